@@ -1,0 +1,602 @@
+"""The cluster model: one immutable view of a cluster, built from its etcd keys.
+
+The daemon, the CLI and the console all read the cluster through this module, so a key written by
+real Patroni (3.x with role `master`, 4.0 without receive/replay LSNs, 4.1) or by hatui is parsed
+once, the same way everywhere. Nothing here does I/O: `dcs.py` hands us (key, value, revision)
+triples and we build plain frozen objects.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Iterable, Mapping
+from urllib.parse import urlparse
+
+# Member `state` strings Patroni uses, in the order of its metrics index.
+MEMBER_STATES = (
+    "initializing new cluster",
+    "initdb failed",
+    "running custom bootstrap script",
+    "custom bootstrap failed",
+    "creating replica",
+    "running",
+    "starting",
+    "starting after custom bootstrap",
+    "start failed",
+    "restarting",
+    "restart failed",
+    "stopping",
+    "stopped",
+    "stop failed",
+    "crashed",
+)
+
+PRIMARY_ROLES = frozenset({"primary", "master"})
+
+
+def parse_lsn(text: str | int | None) -> int | None:
+    """'0/3000060' -> 50331744; ints pass through; None/garbage -> None."""
+    if text is None:
+        return None
+    if isinstance(text, bool):
+        return None
+    if isinstance(text, int):
+        return text
+    try:
+        hi, lo = str(text).split("/")
+        return (int(hi, 16) << 32) + int(lo, 16)
+    except (ValueError, AttributeError):
+        try:
+            return int(text)
+        except (TypeError, ValueError):
+            return None
+
+
+def format_lsn(value: int | None) -> str:
+    if value is None:
+        return ""
+    return f"{value >> 32:X}/{value & 0xFFFFFFFF:X}"
+
+
+def _json_object(value: str | bytes | None) -> dict:
+    """Decode a JSON object value, tolerating garbage the way Patroni readers do (-> {})."""
+    if value is None:
+        return {}
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    try:
+        data = json.loads(value)
+    except (ValueError, TypeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _int_or_none(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+@dataclass(frozen=True)
+class Member:
+    """One `members/<name>` key."""
+
+    name: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+    mod_revision: int = 0
+    lease: int = 0
+
+    @classmethod
+    def from_value(cls, name: str, value: str | bytes | None, mod_revision: int = 0, lease: int = 0) -> "Member":
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        if isinstance(value, str) and value.startswith("postgres"):
+            # Ancient format: the value is the connection URL itself.
+            data: dict = {"conn_url": value.split("?", 1)[0]}
+        else:
+            data = _json_object(value)
+        return cls(name, data, mod_revision, lease)
+
+    # --- identity and addresses -------------------------------------------------------------
+    @property
+    def conn_url(self) -> str | None:
+        url = self.data.get("conn_url")
+        if isinstance(url, str):
+            return url
+        kwargs = self.data.get("conn_kwargs")
+        if isinstance(kwargs, dict) and kwargs.get("host"):
+            return f"postgres://{kwargs['host']}:{kwargs.get('port', 5432)}/{kwargs.get('dbname', 'postgres')}"
+        return None
+
+    @property
+    def api_url(self) -> str | None:
+        url = self.data.get("api_url")
+        return url if isinstance(url, str) else None
+
+    @property
+    def host(self) -> str | None:
+        url = self.conn_url
+        if not url:
+            return None
+        try:
+            return urlparse(url).hostname
+        except ValueError:
+            return None
+
+    @property
+    def port(self) -> int:
+        url = self.conn_url
+        try:
+            return (urlparse(url).port if url else None) or 5432
+        except ValueError:
+            return 5432
+
+    # --- state ------------------------------------------------------------------------------
+    @property
+    def role(self) -> str:
+        """The role as written: primary, master, replica, standby_leader, demoted, uninitialized..."""
+        role = self.data.get("role")
+        return role if isinstance(role, str) else "unknown"
+
+    @property
+    def is_primary(self) -> bool:
+        return self.role in PRIMARY_ROLES
+
+    @property
+    def state(self) -> str:
+        state = self.data.get("state")
+        return state if isinstance(state, str) else "unknown"
+
+    @property
+    def is_running(self) -> bool:
+        return self.state == "running"
+
+    @property
+    def version(self) -> str | None:
+        v = self.data.get("version")
+        return v if isinstance(v, str) else None
+
+    @property
+    def timeline(self) -> int | None:
+        return _int_or_none(self.data.get("timeline"))
+
+    @property
+    def xlog_location(self) -> int | None:
+        return _int_or_none(self.data.get("xlog_location"))
+
+    @property
+    def receive_lsn(self) -> int | None:
+        return _int_or_none(self.data.get("receive_lsn"))
+
+    @property
+    def replay_lsn(self) -> int | None:
+        return _int_or_none(self.data.get("replay_lsn"))
+
+    @property
+    def replication_state(self) -> str | None:
+        v = self.data.get("replication_state")
+        return v if isinstance(v, str) else None
+
+    @property
+    def tags(self) -> dict:
+        tags = self.data.get("tags")
+        return dict(tags) if isinstance(tags, dict) else {}
+
+    @property
+    def nofailover(self) -> bool:
+        tags = self.tags
+        if "failover_priority" in tags and _int_or_none(tags.get("failover_priority")) is not None:
+            if int(tags["failover_priority"]) <= 0:
+                return True
+        return bool(tags.get("nofailover", False))
+
+    @property
+    def failover_priority(self) -> int:
+        p = _int_or_none(self.tags.get("failover_priority"))
+        if p is not None:
+            return p
+        return 0 if self.tags.get("nofailover") else 1
+
+    @property
+    def nosync(self) -> bool:
+        return bool(self.tags.get("nosync", False))
+
+    @property
+    def clonefrom(self) -> bool:
+        return bool(self.tags.get("clonefrom", False))
+
+    @property
+    def replicatefrom(self) -> str | None:
+        v = self.tags.get("replicatefrom")
+        return v if isinstance(v, str) else None
+
+    @property
+    def pending_restart(self) -> bool:
+        return bool(self.data.get("pending_restart", False))
+
+    @property
+    def pending_restart_reason(self) -> dict:
+        v = self.data.get("pending_restart_reason")
+        return dict(v) if isinstance(v, dict) else {}
+
+    @property
+    def scheduled_restart(self) -> dict:
+        v = self.data.get("scheduled_restart")
+        return dict(v) if isinstance(v, dict) else {}
+
+    @property
+    def paused(self) -> bool:
+        return bool(self.data.get("pause", False))
+
+    @property
+    def checkpoint_after_promote(self) -> bool:
+        """False while a freshly promoted leader has not yet finished its CHECKPOINT."""
+        return self.data.get("checkpoint_after_promote") is not False
+
+    @property
+    def wal_position(self) -> int | None:
+        """Best known WAL position: xlog_location, else max(receive, replay)."""
+        candidates = [v for v in (self.xlog_location, self.receive_lsn, self.replay_lsn) if v is not None]
+        return max(candidates) if candidates else None
+
+
+@dataclass(frozen=True)
+class Leader:
+    name: str
+    mod_revision: int = 0
+    lease: int = 0
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    timeline: int
+    lsn: int
+    reason: str = ""
+    timestamp: str = ""
+    new_leader: str = ""
+
+    def as_list(self) -> list:
+        row: list = [self.timeline, self.lsn, self.reason]
+        if self.timestamp or self.new_leader:
+            row += [self.timestamp, self.new_leader]
+        return row
+
+
+@dataclass(frozen=True)
+class TimelineHistory:
+    entries: tuple[HistoryEntry, ...] = ()
+    mod_revision: int = 0
+
+    @classmethod
+    def from_value(cls, value: str | bytes | None, mod_revision: int = 0) -> "TimelineHistory":
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        try:
+            rows = json.loads(value) if value else []
+        except (ValueError, TypeError):
+            rows = []
+        entries = []
+        if isinstance(rows, list):
+            for row in rows:
+                if not isinstance(row, list) or len(row) < 2:
+                    continue
+                tl, lsn = _int_or_none(row[0]), _int_or_none(row[1])
+                if tl is None or lsn is None:
+                    continue
+                rest = [str(x) if x is not None else "" for x in row[2:5]] + ["", "", ""]
+                entries.append(HistoryEntry(tl, lsn, rest[0], rest[1], rest[2]))
+        return cls(tuple(entries), mod_revision)
+
+    def to_value(self) -> str:
+        return json.dumps([e.as_list() for e in self.entries], separators=(",", ":"))
+
+    @property
+    def last_timeline(self) -> int:
+        return max((e.timeline for e in self.entries), default=0)
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """The dynamic configuration as stored, with the revision a compare-and-swap needs."""
+
+    data: Mapping[str, Any] = field(default_factory=dict)
+    mod_revision: int = 0
+    raw: str = ""
+
+    @classmethod
+    def from_value(cls, value: str | bytes | None, mod_revision: int = 0) -> "ClusterConfig":
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        return cls(_json_object(value), mod_revision, value or "")
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+    def _int(self, key: str, default: int) -> int:
+        v = _int_or_none(self.data.get(key))
+        return default if v is None else v
+
+    @property
+    def ttl(self) -> int:
+        return self._int("ttl", 30)
+
+    @property
+    def loop_wait(self) -> int:
+        return self._int("loop_wait", 10)
+
+    @property
+    def retry_timeout(self) -> int:
+        return self._int("retry_timeout", 10)
+
+    @property
+    def maximum_lag_on_failover(self) -> int:
+        return self._int("maximum_lag_on_failover", 1048576)
+
+    @property
+    def is_paused(self) -> bool:
+        return bool(self.data.get("pause", False))
+
+    @property
+    def synchronous_mode(self) -> str:
+        v = self.data.get("synchronous_mode", False)
+        if v == "quorum":
+            return "quorum"
+        if v is True or (isinstance(v, str) and v.lower() in ("on", "true", "yes")):
+            return "on"
+        return "off"
+
+    @property
+    def synchronous_mode_strict(self) -> bool:
+        return bool(self.data.get("synchronous_mode_strict", False))
+
+    @property
+    def failsafe_mode(self) -> bool:
+        return bool(self.data.get("failsafe_mode", False))
+
+
+@dataclass(frozen=True)
+class Failover:
+    """The `failover` key: a requested switchover (leader set) or failover (no leader)."""
+
+    leader: str | None = None
+    candidate: str | None = None
+    scheduled_at: datetime | None = None
+    mod_revision: int = 0
+
+    @classmethod
+    def from_value(cls, value: str | bytes | None, mod_revision: int = 0) -> "Failover | None":
+        data = _json_object(value)
+        if not data:
+            return None
+        when = data.get("scheduled_at")
+        scheduled = None
+        if isinstance(when, str) and when:
+            try:
+                scheduled = datetime.fromisoformat(when.replace("Z", "+00:00"))
+            except ValueError:
+                scheduled = None
+        leader = data.get("leader") or None
+        candidate = data.get("member") or data.get("candidate") or None
+        if not leader and not candidate:
+            return None
+        return cls(leader, candidate, scheduled, mod_revision)
+
+    def to_value(self) -> str:
+        out: dict = {}
+        if self.leader:
+            out["leader"] = self.leader
+        if self.candidate:
+            out["member"] = self.candidate
+        if self.scheduled_at:
+            out["scheduled_at"] = self.scheduled_at.isoformat()
+        return json.dumps(out, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class SyncState:
+    leader: str | None = None
+    sync_standby: tuple[str, ...] = ()
+    quorum: int = 0
+    mod_revision: int = 0
+
+    @classmethod
+    def from_value(cls, value: str | bytes | None, mod_revision: int = 0) -> "SyncState":
+        data = _json_object(value)
+        raw = data.get("sync_standby")
+        names: tuple[str, ...] = ()
+        if isinstance(raw, str) and raw:
+            names = tuple(n.strip() for n in raw.split(",") if n.strip())
+        elif isinstance(raw, list):
+            names = tuple(str(n) for n in raw)
+        leader = data.get("leader") if isinstance(data.get("leader"), str) else None
+        return cls(leader, names, _int_or_none(data.get("quorum")) or 0, mod_revision)
+
+    def to_value(self) -> str:
+        return json.dumps(
+            {"leader": self.leader, "quorum": self.quorum,
+             "sync_standby": ",".join(self.sync_standby) if self.sync_standby else None},
+            separators=(",", ":"),
+        )
+
+    def matches(self, name: str) -> bool:
+        return name in self.sync_standby
+
+
+@dataclass(frozen=True)
+class Status:
+    optime: int | None = None
+    slots: Mapping[str, int] = field(default_factory=dict)
+    retain_slots: tuple[str, ...] = ()
+
+    @classmethod
+    def from_value(cls, value: str | bytes | None) -> "Status":
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        if value is None:
+            return cls()
+        # A bare integer is the legacy optime format.
+        legacy = _int_or_none(value.strip()) if isinstance(value, str) else None
+        if legacy is not None:
+            return cls(legacy)
+        data = _json_object(value)
+        slots = data.get("slots") if isinstance(data.get("slots"), dict) else {}
+        retain = data.get("retain_slots") if isinstance(data.get("retain_slots"), list) else []
+        return cls(_int_or_none(data.get("optime")),
+                   {str(k): v for k, v in slots.items() if _int_or_none(v) is not None},
+                   tuple(str(x) for x in retain))
+
+    def to_value(self) -> str:
+        out: dict = {"optime": self.optime}
+        if self.slots:
+            out["slots"] = dict(self.slots)
+        if self.retain_slots:
+            out["retain_slots"] = list(self.retain_slots)
+        return json.dumps(out, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """Everything known about one cluster at one etcd revision."""
+
+    scope: str
+    initialize: str | None = None  # None: key absent; "": bootstrap in progress; else sysid
+    config: ClusterConfig | None = None
+    leader: Leader | None = None
+    members: tuple[Member, ...] = ()
+    history: TimelineHistory | None = None
+    failover: Failover | None = None
+    failover_revision: int = 0
+    sync: SyncState = SyncState()
+    status: Status = Status()
+    failsafe: Mapping[str, str] | None = None
+    revision: int = 0
+
+    # --- building ---------------------------------------------------------------------------
+    @classmethod
+    def from_kvs(cls, scope: str, kvs: Iterable[tuple[str, bytes | str, int, int]], revision: int = 0) -> "Cluster":
+        """Build from (relative key, value, mod_revision, lease) tuples; keys relative to the scope."""
+        members: list[Member] = []
+        fields: dict[str, Any] = {}
+        legacy_optime: int | None = None
+        status_value = None
+        failover_rev = 0
+        for key, value, mod_rev, lease in kvs:
+            if isinstance(value, bytes):
+                value = value.decode("utf-8", "replace")
+            if key.startswith("members/"):
+                name = key[len("members/"):]
+                if name and "/" not in name:
+                    members.append(Member.from_value(name, value, mod_rev, lease))
+            elif key == "leader":
+                if value:
+                    fields["leader"] = Leader(value, mod_rev, lease)
+            elif key == "initialize":
+                fields["initialize"] = value
+            elif key == "config":
+                fields["config"] = ClusterConfig.from_value(value, mod_rev)
+            elif key == "history":
+                fields["history"] = TimelineHistory.from_value(value, mod_rev)
+            elif key == "failover":
+                fields["failover"] = Failover.from_value(value, mod_rev)
+                failover_rev = mod_rev
+            elif key == "sync":
+                fields["sync"] = SyncState.from_value(value, mod_rev)
+            elif key == "status":
+                status_value = value
+            elif key == "optime/leader":
+                legacy_optime = _int_or_none(value)
+            elif key == "failsafe":
+                data = _json_object(value)
+                fields["failsafe"] = {str(k): str(v) for k, v in data.items()}
+        status = Status.from_value(status_value) if status_value is not None else Status(legacy_optime)
+        members.sort(key=lambda m: m.name)
+        return cls(scope=scope, members=tuple(members), status=status, revision=revision,
+                   failover_revision=failover_rev, **fields)
+
+    # --- questions --------------------------------------------------------------------------
+    @property
+    def leader_name(self) -> str | None:
+        return self.leader.name if self.leader else None
+
+    @property
+    def leader_member(self) -> Member | None:
+        return self.member(self.leader_name) if self.leader else None
+
+    @property
+    def is_paused(self) -> bool:
+        return bool(self.config and self.config.is_paused)
+
+    @property
+    def sysid(self) -> str | None:
+        return self.initialize or None
+
+    @property
+    def is_initialized(self) -> bool:
+        return bool(self.initialize)
+
+    def member(self, name: str | None) -> Member | None:
+        for m in self.members:
+            if m.name == name:
+                return m
+        return None
+
+    @property
+    def member_names(self) -> list[str]:
+        return [m.name for m in self.members]
+
+    @property
+    def replicas(self) -> list[Member]:
+        return [m for m in self.members if m.name != self.leader_name]
+
+    @property
+    def timeline(self) -> int:
+        """The cluster's current timeline: the leader's, else the last history line + 1."""
+        leader = self.leader_member
+        if leader and leader.timeline:
+            return leader.timeline
+        if self.history and self.history.entries:
+            return self.history.last_timeline + 1
+        return 0
+
+    @property
+    def last_lsn(self) -> int | None:
+        """The cluster's newest known WAL position: `status.optime` or the leader's own report."""
+        candidates = [self.status.optime]
+        leader = self.leader_member
+        if leader is not None:
+            candidates.append(leader.xlog_location)
+        known = [c for c in candidates if c is not None]
+        return max(known) if known else None
+
+    def lag(self, member: Member, which: str = "wal") -> int | None:
+        """Bytes behind the cluster position, as patronictl computes it (never negative).
+
+        which: "receive", "replay" or "wal" (the member's best position).
+        """
+        pos = {"receive": member.receive_lsn, "replay": member.replay_lsn}.get(which, member.wal_position)
+        if which in ("receive", "replay") and pos is None:
+            # 4.0 and 3.x members publish only xlog_location; use it for both columns.
+            pos = member.xlog_location
+        last = self.last_lsn
+        if pos is None or last is None:
+            return None
+        return max(0, last - pos)
+
+    def display_role(self, member: Member) -> str:
+        """Role as patronictl's list shows it: Leader, Standby Leader, Sync Standby, Replica."""
+        if member.name == self.leader_name:
+            return "Standby Leader" if member.role == "standby_leader" else "Leader"
+        if self.sync.leader and member.name in self.sync.sync_standby:
+            return "Quorum Standby" if self.config and self.config.synchronous_mode == "quorum" else "Sync Standby"
+        return "Replica"
+
+    def display_state(self, member: Member) -> str:
+        if member.name != self.leader_name and member.state == "running":
+            return member.replication_state or "running"
+        return member.state
