@@ -16,16 +16,15 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator
-
-import grpc
-
-import etcd3
-import etcd3.exceptions
-from etcd3 import etcdrpc
-from etcd3.utils import increment_last_byte
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from .cluster import Cluster, Failover, Status, SyncState, TimelineHistory
+
+if TYPE_CHECKING:
+    import etcd3
+
+# grpc and etcd3 are imported where they are used, not here: together they take about 0.25 s to
+# import, and the CLI (which reads through etcd's JSON gateway, see etcd_http.py) must start fast.
 
 log = logging.getLogger("hatui.dcs")
 
@@ -116,6 +115,9 @@ class KeyPaths:
 
 
 def _describe(exc: BaseException) -> str:
+    import etcd3.exceptions
+    import grpc
+
     if isinstance(exc, grpc.RpcError):
         try:
             details = exc.details() or ""  # type: ignore[attr-defined]
@@ -132,7 +134,11 @@ def _describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-_RETRYABLE = (grpc.RpcError, etcd3.exceptions.Etcd3Exception, ValueError)
+def _retryable() -> tuple[type[BaseException], ...]:
+    import etcd3.exceptions
+    import grpc
+
+    return (grpc.RpcError, etcd3.exceptions.Etcd3Exception, ValueError)
 
 
 class Etcd:
@@ -170,6 +176,8 @@ class Etcd:
         with self._lock:
             client = self._clients.get(index)
             if client is None:
+                import etcd3
+
                 host, port = self.endpoints[index]
                 kwargs = {k: v for k, v in self._auth.items() if v is not None}
                 client = etcd3.client(host=host, port=port, timeout=self.timeout, **kwargs)
@@ -189,6 +197,9 @@ class Etcd:
         """Run fn(client) on the current endpoint, rotating through the others on failure."""
         if self._closed:
             raise DCSError("etcd client closed")
+        import etcd3.exceptions
+
+        retryable = _retryable()
         errors = []
         n = len(self.endpoints)
         start = self._current
@@ -200,7 +211,7 @@ class Etcd:
                 return result
             except etcd3.exceptions.PreconditionFailedError as exc:
                 raise DCSError(f"etcd refused the {what}: {_describe(exc)}") from exc
-            except _RETRYABLE as exc:
+            except retryable as exc:
                 host, port = self.endpoints[index]
                 errors.append(f"{host}:{port} ({_describe(exc)})")
                 self._drop(index)
@@ -371,6 +382,9 @@ class Watch:
         self._call = None
 
     def _requests(self) -> Iterator:
+        from etcd3 import etcdrpc
+        from etcd3.utils import increment_last_byte
+
         create = etcdrpc.WatchCreateRequest(key=self._prefix, range_end=increment_last_byte(self._prefix),
                                             start_revision=self._start, progress_notify=True)
         yield etcdrpc.WatchRequest(create_request=create)
@@ -378,6 +392,9 @@ class Watch:
         self._stop.wait()
 
     def __iter__(self) -> Iterator[tuple[int, list[WatchEvent]]]:
+        import grpc
+        from etcd3 import etcdrpc
+
         etcd = self._etcd
         index = etcd._current
         client = etcd._client(index)
