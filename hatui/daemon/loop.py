@@ -1,0 +1,768 @@
+"""The imperative shell of the daemon: observe -> decide -> act, every loop_wait.
+
+One thread runs the HA cycle; it is the only thread that touches PostgreSQL's process or files.
+A watch on the cluster prefix wakes it at once when the leader key moves or vanishes, when the
+config or the failover key change. The REST API runs in its own threads and hands work to the
+cycle through `Request` objects, so an operator's restart never races an HA action.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from ..cluster import Cluster, HistoryEntry, Status, TimelineHistory, parse_lsn
+from ..dcs import ClusterStore, ClusterWatcher, DCSError, Etcd, LeaseExpired
+from . import queries
+from .ha import Action, Decision, LocalPostgres, NodeSettings, Observation, decide
+from .member import NodeView, member_data, patroni_status
+from .node import NodeRuntime
+from .peers import probe_members, probe_one
+
+log = logging.getLogger("hatui.ha")
+
+
+class FatalError(Exception):
+    """The daemon must stop (e.g. the data dir belongs to another cluster)."""
+
+
+@dataclass
+class Request:
+    """Work the REST API asks the HA thread to do; the API thread waits on `done`."""
+
+    kind: str  # restart | reload | reinitialize
+    params: dict = field(default_factory=dict)
+    done: threading.Event = field(default_factory=threading.Event)
+    status: int = 503
+    text: str = ""
+
+    def finish(self, status: int, text: str) -> None:
+        self.status, self.text = status, text
+        self.done.set()
+
+
+class Daemon:
+    def __init__(self, rt: NodeRuntime) -> None:
+        self.rt = rt
+        self.name = rt.name
+        self.pg = rt.postgres
+        self.etcd = Etcd(rt.etcd_hosts, timeout=rt.etcd_timeout, **rt.etcd_auth)
+        self.store = ClusterStore(self.etcd, rt.namespace, rt.scope)
+        self.view = NodeView(rt.name, rt.scope, rt.conn_url, rt.api_url, tags=rt.member_tags)
+        self.dynamic = rt.initial_dynamic()
+        self.lease: int | None = None
+        self.lease_ttl = self.dynamic.ttl
+        self.cluster: Cluster | None = None
+        self.dcs_ok = True
+        self.last_member_data: dict | None = None
+        self.following: str | None = None
+        self.rewind_failed_for: str | None = None
+        self.applied_config_revision = -1
+        self.requests: "queue.Queue[Request]" = queue.Queue()
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self.watcher: ClusterWatcher | None = None
+        self.api: Any = None
+        self._lock = threading.RLock()
+        self.on_cycle: Callable[[Decision], None] | None = None  # test hook
+
+    # ------------------------------------------------------------------ lifecycle
+    def run(self) -> int:
+        self._check_unique_name()
+        self._start_watch()
+        self._start_api()
+        try:
+            next_run = time.monotonic()
+            while not self.stopping.is_set():
+                self.run_cycle()
+                next_run += self.dynamic.loop_wait
+                delay = next_run - time.monotonic()
+                if delay < 0:
+                    if delay < -self.dynamic.loop_wait:
+                        log.warning("Loop time exceeded, rescheduling immediately.")
+                    next_run = time.monotonic()
+                    delay = 0
+                if self.wake.wait(delay):
+                    self.wake.clear()
+                    next_run = time.monotonic()
+        except FatalError as exc:
+            log.critical("%s", exc)
+            self.shutdown(stop_postgres=False)
+            return 1
+        self.shutdown()
+        return 0
+
+    def request_stop(self, *_: object) -> None:
+        self.stopping.set()
+        self.wake.set()
+
+    def shutdown(self, stop_postgres: bool = True) -> None:
+        """Clean stop: PostgreSQL first, then the lock, so no write can happen without it."""
+        paused = bool(self.cluster and self.cluster.is_paused)
+        if stop_postgres and not paused and self.pg.is_running():
+            log.info("stopping PostgreSQL before releasing the lock")
+            self.view.state = "stopping"
+            self._touch_member(force=True)
+            try:
+                self.pg.stop("fast")
+            except Exception as exc:  # noqa: BLE001 - keep shutting down; the lease still expires
+                log.error("could not stop PostgreSQL: %s", exc)
+        elif paused:
+            log.info("Leader key is not deleted and Postgresql is not stopped due paused state")
+        try:
+            if not paused or not self.pg.is_running():
+                if self.cluster is not None and self.cluster.leader_name == self.name and not self.pg.is_running():
+                    if self.store.release_leader(self.name):
+                        log.info("released the leader lock on shutdown")
+                if self.lease and not paused:
+                    self.etcd.revoke(self.lease)
+        except DCSError as exc:
+            log.warning("could not clean up etcd keys on shutdown: %s", exc)
+        if self.watcher:
+            self.watcher.stop()
+        if self.api:
+            self.api.stop()
+        self.etcd.close()
+
+    def _check_unique_name(self) -> None:
+        """Refuse to start when a live node already uses our name (spec 6.2)."""
+        try:
+            cluster = self.store.read()
+        except DCSError:
+            return
+        member = cluster.member(self.name)
+        if member is None or not member.api_url:
+            return
+        url = member.api_url.rsplit("/", 1)[0] + "/liveness"
+        status, _ = probe_one(self.name, url, timeout=1.0)
+        if status.reachable:
+            raise SystemExit(f"Can't start; there is already a node named '{self.name}' running")
+
+    def _start_watch(self) -> None:
+        previous: dict[str, Any] = {}
+
+        def changed(cluster: object) -> None:
+            if not isinstance(cluster, Cluster):
+                return
+            key = (cluster.leader_name, cluster.failover, cluster.config.mod_revision if cluster.config else None,
+                   cluster.member(self.name) is None)
+            with self._lock:
+                self.watch_view = cluster
+            if previous.get("key") != key:
+                previous["key"] = key
+                self.wake.set()
+
+        self.watch_view: Cluster | None = None
+        self.watcher = ClusterWatcher(self.etcd, self.rt.namespace, self.rt.scope, changed,
+                                      lambda msg: None, retry_delay=1.0).start()
+
+    def _start_api(self) -> None:
+        from .api_backend import DaemonBackend
+
+        self.api = DaemonBackend.start_server(self)
+
+    # ------------------------------------------------------------------ one cycle
+    def run_cycle(self) -> Decision | None:
+        try:
+            cluster = self._read_cluster()
+            lock_refreshed = False
+            if cluster is not None:
+                self._apply_dynamic_config(cluster)
+                lock_refreshed = self._keep_lease(cluster)
+                cluster = self._read_cluster_fast() or cluster
+            self._serve_requests(cluster)
+            obs = self._observe(cluster, lock_refreshed)
+            decision = decide(obs)
+            if decision.has("probe_peers") and cluster is not None:
+                peers = probe_members(cluster, self.name)
+                obs = Observation(obs.settings, obs.pg, cluster, lock_refreshed, peers, obs.rewind_failed,
+                                  obs.failsafe_confirmed, obs.now)
+                decision = decide(obs)
+            self._execute(decision, cluster)
+            self._housekeeping()
+            if self.on_cycle:
+                self.on_cycle(decision)
+            return decision
+        except FatalError:
+            raise
+        except Exception:  # noqa: BLE001 - one bad cycle must not kill the node's HA
+            log.exception("Unexpected exception raised in the HA cycle; will try again next cycle")
+            return None
+
+    def _read_cluster(self) -> Cluster | None:
+        """Read the cluster, retrying for up to retry_timeout; None means etcd is unreachable."""
+        deadline = time.monotonic() + self.dynamic.retry_timeout
+        while True:
+            try:
+                cluster = self.store.read()
+                self.cluster = cluster
+                if not self.dcs_ok:
+                    log.info("etcd is reachable again")
+                self.dcs_ok = True
+                self.view.dcs_last_seen = int(time.time())
+                return cluster
+            except DCSError as exc:
+                if time.monotonic() >= deadline or self.stopping.is_set():
+                    if self.dcs_ok:
+                        log.error("Error communicating with DCS: %s", exc)
+                    self.dcs_ok = False
+                    return None
+                time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+
+    def _read_cluster_fast(self) -> Cluster | None:
+        try:
+            self.cluster = self.store.read()
+            return self.cluster
+        except DCSError:
+            return None
+
+    def _keep_lease(self, cluster: Cluster) -> bool:
+        """Keep our lease alive; if the leader key names us, make sure it is on our lease.
+
+        Returns True when we hold the lock and refreshed it this cycle.
+        """
+        try:
+            if self.lease is None or self.lease_ttl != self.dynamic.ttl:
+                self.lease = self.etcd.grant_lease(self.dynamic.ttl)
+                self.lease_ttl = self.dynamic.ttl
+                self.last_member_data = None
+            else:
+                try:
+                    self.etcd.keepalive(self.lease)
+                except LeaseExpired:
+                    log.warning("our etcd lease expired; taking a new one")
+                    self.lease = self.etcd.grant_lease(self.dynamic.ttl)
+                    self.last_member_data = None
+            if cluster.leader_name != self.name:
+                return False
+            if cluster.leader is not None and cluster.leader.lease != self.lease:
+                # After a restart of the daemon (or a new lease) the key still names us but
+                # lives on the old lease: move it to ours with a compare-on-value write.
+                if not self.store.hold_leader(self.name, self.lease):
+                    return False
+                self.last_member_data = None
+            return True
+        except DCSError as exc:
+            log.error("failed to update leader lock: %s", exc)
+            return False
+
+    def _observe(self, cluster: Cluster | None, lock_refreshed: bool) -> Observation:
+        return Observation(
+            settings=self.rt.settings(),
+            pg=self._observe_postgres(),
+            cluster=cluster,
+            lock_refreshed=lock_refreshed,
+            rewind_failed=bool(cluster and self.rewind_failed_for and self.rewind_failed_for == cluster.leader_name),
+            now=datetime.now(timezone.utc),
+        )
+
+    def _observe_postgres(self) -> LocalPostgres:
+        pg = self.pg
+        state = pg.data_dir_state()
+        if state != "valid":
+            self.view.state, self.view.role = "stopped", "uninitialized"
+            return LocalPostgres(data_dir=state)
+        if pg.is_running():
+            try:
+                s = queries.fetch_state(pg)
+            except Exception as exc:  # noqa: BLE001 - a server still starting refuses connections
+                log.info("PostgreSQL is running but not accepting connections yet: %s", exc)
+                self.view.state = "starting"
+                return LocalPostgres("valid", running=True, role=self._controldata_role(), sysid=pg.sysid(),
+                                     following=self.following)
+            self._update_view_from_state(s)
+            return LocalPostgres("valid", True, "replica" if s.in_recovery else "primary", s.timeline,
+                                 s.wal_position, s.sysid, False, self.following, s.pending_restart)
+        cd = pg.controldata()
+        cluster_state = cd.get("Database cluster state", "")
+        role = "replica" if "recovery" in cluster_state else "primary"
+        crashed = cluster_state not in ("shut down", "shut down in recovery")
+        tl = _int(cd.get("Latest checkpoint's TimeLineID"))
+        lsn = parse_lsn(cd.get("Latest checkpoint location"))
+        min_recovery = parse_lsn(cd.get("Minimum recovery ending location"))
+        if min_recovery and lsn is not None:
+            lsn = max(lsn, min_recovery)
+        if self.view.state not in ("creating replica",):
+            self.view.state = "crashed" if crashed and self.view.state == "running" else "stopped"
+        self.view.role = "demoted" if self.view.role == "primary" else self.view.role
+        return LocalPostgres("valid", False, role, tl, lsn, cd.get("Database system identifier"), crashed, None)
+
+    def _controldata_role(self) -> str | None:
+        try:
+            state = self.pg.controldata().get("Database cluster state", "")
+        except Exception:  # noqa: BLE001
+            return None
+        return "replica" if "recovery" in state else "primary"
+
+    def _update_view_from_state(self, s: Any) -> None:
+        v = self.view
+        v.state = "running"
+        v.role = "replica" if s.in_recovery else "primary"
+        v.timeline = s.timeline
+        v.xlog_location = s.wal_position
+        v.receive_lsn = s.receive_lsn if s.in_recovery else None
+        v.replay_lsn = s.replay_lsn if s.in_recovery else None
+        v.replication_state = s.replication_state if s.in_recovery else None
+        v.replayed_timestamp = getattr(s, "last_replay_timestamp", None)
+        v.replay_paused = bool(getattr(s, "replay_paused", False))
+        v.pending_restart = bool(s.pending_restart)
+        v.pending_restart_reason = dict(s.pending_restart_reason or {})
+        v.server_version = s.server_version
+        v.postmaster_start_time = s.postmaster_start_time
+        v.sysid = s.sysid
+        v.replication = [
+            {k: r.get(k) for k in ("usename", "application_name", "client_addr", "state", "sync_state", "sync_priority")}
+            for r in (s.replicas or [])
+        ]
+
+    # ------------------------------------------------------------------ actions
+    def _execute(self, decision: Decision, cluster: Cluster | None) -> None:
+        level = getattr(logging, decision.level.upper(), logging.INFO)
+        for note in decision.notes:
+            log.info("%s", note)
+        if cluster is not None:
+            log.info("Lock owner: %s; I am %s", cluster.leader_name, self.name)
+        completed = True
+        for action in decision.actions:
+            if action.kind == "probe_peers":
+                continue
+            ok = self._run_action(action, cluster)
+            if ok is False:
+                completed = False
+                if action.fail_message:
+                    log.info("%s", action.fail_message)
+                break
+        if completed:
+            log.log(level, "%s", decision.message)
+
+    def _run_action(self, a: Action, cluster: Cluster | None) -> bool:
+        handler = getattr(self, f"_do_{a.kind}", None)
+        if handler is None:
+            log.error("no handler for action %s", a.kind)
+            return False
+        result = handler(a, cluster)
+        return result is not False
+
+    def _member_address(self, cluster: Cluster | None, name: str | None) -> tuple[str, int] | None:
+        if cluster is None or name is None:
+            return None
+        m = cluster.member(name)
+        if m is None or not m.host:
+            return None
+        return m.host, m.port
+
+    def _standby_for(self, cluster: Cluster | None, target: str | None):
+        addr = self._member_address(cluster, target)
+        return self.rt.standby_config(addr)
+
+    def _start(self, mode: str, target: str | None, cluster: Cluster | None) -> bool:
+        standby = None if mode == "primary" else self._standby_for(cluster, target)
+        self.pg.write_config(self.rt.effective_parameters(self.dynamic), self.rt.pg_hba(self.dynamic), standby)
+        self.following = target if standby is not None and standby.host else None
+        self.view.state = "starting"
+        self._touch_member(force=True)
+        try:
+            self.pg.start(timeout=self.dynamic.primary_start_timeout if mode == "primary" else 60)
+        except Exception as exc:  # noqa: BLE001
+            log.error("failed to start postgres: %s", exc)
+            self.view.state = "start failed"
+            return False
+        self.view.state = "running"
+        return True
+
+    def _do_bootstrap(self, a: Action, cluster: Cluster | None) -> bool:
+        if not self.store.race_initialize():
+            log.info("failed to acquire initialize lock")
+            return False
+        log.info("trying to bootstrap a new cluster")
+        self.view.state = "initializing new cluster"
+        self._touch_member(force=True)
+        try:
+            self.pg.initdb(self.rt.initdb_options)
+            self.pg.write_config(self.rt.effective_parameters(self.rt.bootstrap_dynamic()),
+                                 self.rt.pg_hba(self.rt.bootstrap_dynamic()), None)
+            self.pg.start(timeout=120)
+            self.rt.create_users()
+            sysid = self.pg.sysid() or ""
+            self.store.set_initialize(sysid)
+            config = self.rt.bootstrap_dcs()
+            self.store.write_config(config, 0)
+            assert self.lease is not None
+            if not self.store.take_leader(self.name, self.lease):
+                raise RuntimeError("another node took the leader key during bootstrap")
+        except Exception as exc:  # noqa: BLE001
+            log.error("bootstrap failed: %s", exc)
+            log.info("removing initialize key after failed attempt to bootstrap the cluster")
+            try:
+                self.store.cancel_initialize()
+            except DCSError:
+                pass
+            try:
+                if self.pg.is_running():
+                    self.pg.stop("immediate")
+                self.pg.move_data_dir_aside()
+            except Exception as exc2:  # noqa: BLE001
+                log.error("could not move the failed data dir aside: %s", exc2)
+            raise FatalError("Failed to bootstrap cluster") from exc
+        self.view.state = "running"
+        self.view.role = "primary"
+        self.applied_config_revision = -1
+        return True
+
+    def _do_clone(self, a: Action, cluster: Cluster | None) -> bool:
+        addr = self._member_address(cluster, a.target)
+        if addr is None:
+            log.error("cannot clone: member %s has no address", a.target)
+            return False
+        self.view.state, self.view.role = "creating replica", "replica"
+        self._touch_member(force=True)
+        try:
+            self.rt.basebackup(addr)
+        except Exception as exc:  # noqa: BLE001
+            log.error("failed to bootstrap from %s: %s", a.target, exc)
+            self.view.state = "stopped"
+            return False
+        return self._start("replica", cluster.leader_name if cluster else a.target, cluster)
+
+    def _do_reinit(self, a: Action, cluster: Cluster | None) -> bool:
+        if self.pg.is_running():
+            self.pg.stop("immediate")
+        self.pg.remove_data_dir()
+        self.rewind_failed_for = None
+        return self._do_clone(a, cluster)
+
+    def _do_crash_recovery(self, a: Action, cluster: Cluster | None) -> bool:
+        try:
+            self.pg.single_user_recovery()
+        except Exception as exc:  # noqa: BLE001
+            log.error("crash recovery failed: %s", exc)
+            return False
+        self.wake.set()  # decide again at once with the recovered pg_control
+        return True
+
+    def _do_rewind(self, a: Action, cluster: Cluster | None) -> bool:
+        addr = self._member_address(cluster, a.target)
+        if addr is None:
+            return False
+        # pg_rewind needs the source's pg_control to show its new timeline; a fresh leader
+        # may not have checkpointed yet, so ask for one instead of waiting a loop for it.
+        try:
+            self.rt.checkpoint_remote(addr)
+        except Exception as exc:  # noqa: BLE001
+            log.info("could not request a checkpoint on %s (%s); rewinding anyway", a.target, exc)
+        ok, output = self.pg.rewind(self.rt.rewind_conninfo(addr))
+        if not ok:
+            self.rewind_failed_for = a.target
+            log.error("pg_rewind from %s failed", a.target)
+            return False
+        self.rewind_failed_for = None
+        return True
+
+    def _do_start(self, a: Action, cluster: Cluster | None) -> bool:
+        target = a.target
+        if a.mode == "replica" and target is None and cluster is not None and cluster.leader_name != self.name:
+            target = cluster.leader_name
+        return self._start(a.mode or "replica", target, cluster)
+
+    def _do_stop(self, a: Action, cluster: Cluster | None) -> bool:
+        self.view.state = "stopping"
+        self.pg.stop(a.mode or "fast")
+        self.view.state = "stopped"
+        self.wake.set()
+        return True
+
+    def _do_demote(self, a: Action, cluster: Cluster | None) -> bool:
+        mode = a.mode or "immediate-nolock"
+        log.info("Demoting self (%s)", mode)
+        pg_mode = "fast" if mode in ("offline", "graceful") else "immediate"
+        self.view.state = "stopping"
+        self.pg.stop(pg_mode)
+        self.view.role = "demoted"
+        self.view.state = "stopped"
+        if mode == "immediate":
+            try:
+                self.store.release_leader(self.name)
+            except DCSError:
+                pass
+        if mode == "offline":
+            # etcd is gone: come back read-only without an upstream; the next cycles follow
+            # whoever holds the lock once etcd answers again.
+            return self._start("replica", None, None)
+        self.wake.set()  # rejoin (rewind if needed) in the next cycle, right away
+        return True
+
+    def _do_follow(self, a: Action, cluster: Cluster | None) -> bool:
+        standby = self._standby_for(cluster, a.target)
+        changed = self.pg.write_config(self.rt.effective_parameters(self.dynamic), self.rt.pg_hba(self.dynamic),
+                                       standby)
+        self.following = a.target
+        if changed:
+            self.pg.reload()
+            log.info("following %s: primary_conninfo updated, server signaled", a.target)
+        return True
+
+    def _do_promote(self, a: Action, cluster: Cluster | None) -> bool:
+        self.view.role = "promoted"
+        self.view.checkpoint_after_promote = False
+        self.pg.write_config(self.rt.effective_parameters(self.dynamic), self.rt.pg_hba(self.dynamic), None)
+        self.following = None
+        try:
+            self.pg.promote()
+        except Exception as exc:  # noqa: BLE001
+            log.error("promote failed: %s", exc)
+            return False
+        log.info("server promoting")
+        self.view.role = "primary"
+        self._touch_member(force=True)
+        try:
+            queries.checkpoint(self.pg)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("CHECKPOINT after promote failed: %s", exc)
+        self.view.checkpoint_after_promote = None
+        self._update_history()
+        return True
+
+    def _do_acquire_lock(self, a: Action, cluster: Cluster | None) -> bool:
+        if self.lease is None:
+            return False
+        try:
+            return self.store.take_leader(self.name, self.lease)
+        except DCSError as exc:
+            log.error("could not take the leader lock: %s", exc)
+            return False
+
+    def _do_release_lock(self, a: Action, cluster: Cluster | None) -> bool:
+        try:
+            self.store.release_leader(self.name)
+        except DCSError as exc:
+            log.error("could not release the leader lock: %s", exc)
+            return False
+        return True
+
+    def _do_set_initialize(self, a: Action, cluster: Cluster | None) -> bool:
+        sysid = self.pg.sysid()
+        if sysid:
+            self.store.etcd.create(self.store.paths.initialize, sysid)
+        return True
+
+    def _do_clear_failover(self, a: Action, cluster: Cluster | None) -> bool:
+        try:
+            self.store.clear_failover()
+        except DCSError:
+            return False
+        return True
+
+    def _do_switchover_demote(self, a: Action, cluster: Cluster | None) -> bool:
+        """Graceful: checkpoint, fast stop, hand the lock over once the candidate has all our WAL."""
+        target = a.target
+        try:
+            queries.checkpoint(self.pg)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("CHECKPOINT before switchover failed: %s", exc)
+        self.view.state = "stopping"
+        self._touch_member(force=True)
+        self.pg.stop("fast")
+        self.view.role = "demoted"
+        self.view.state = "stopped"
+        final = parse_lsn(self.pg.controldata().get("Latest checkpoint location"))
+        member = cluster.member(target) if cluster else None
+        if member is not None and member.api_url and final is not None:
+            deadline = time.monotonic() + max(5, self.dynamic.loop_wait)
+            while time.monotonic() < deadline:
+                status, body = probe_one(target or "", member.api_url, timeout=1.0)
+                if body and (status.wal_position or 0) >= final:
+                    break
+                time.sleep(0.05)
+            else:
+                log.warning("switchover: %s has not confirmed WAL up to the shutdown checkpoint", target)
+        try:
+            self.store.release_leader(self.name)
+        except DCSError as exc:
+            log.error("switchover: could not release the leader lock: %s", exc)
+        log.info("Lock owner: None; I am %s", self.name)
+        log.info("switchover: demote in progress")
+        return self._start("replica", target, cluster)
+
+    def _do_fatal(self, a: Action, cluster: Cluster | None) -> bool:
+        raise FatalError("stopping the daemon: see the previous message")
+
+    # ------------------------------------------------------------------ leader bookkeeping
+    def _update_history(self) -> None:
+        """After a promotion, add the timeline(s) we branched from to the `history` key."""
+        try:
+            cluster = self.store.read()
+            tl = self.pg.timeline_running() if hasattr(self.pg, "timeline_running") else None
+            if tl is None:
+                tl = queries.fetch_state(self.pg).timeline
+            lines = self.pg.read_history_file(tl) if tl and tl > 1 else []
+        except Exception as exc:  # noqa: BLE001
+            log.warning("could not update the timeline history: %s", exc)
+            return
+        known = {e.timeline: e for e in (cluster.history.entries if cluster.history else ())}
+        entries: list[HistoryEntry] = []
+        now = datetime.now(timezone.utc).astimezone().isoformat()
+        for i, (line_tl, lsn, reason) in enumerate(lines):
+            if line_tl in known:
+                entries.append(known[line_tl])
+            elif i == len(lines) - 1:
+                entries.append(HistoryEntry(line_tl, lsn, reason, now, self.name))
+            else:
+                entries.append(HistoryEntry(line_tl, lsn, reason))
+        if not entries:
+            return
+        max_lines = int(self.dynamic.data.get("max_timelines_history", 0) or 0)
+        if max_lines > 0:
+            entries = entries[-max_lines:]
+        self.store.write_history(TimelineHistory(tuple(entries)))
+
+    def _housekeeping(self) -> None:
+        if not self.dcs_ok:
+            return
+        cluster = self.cluster
+        self.view.paused = bool(cluster and cluster.is_paused)
+        self._touch_member()
+        if cluster is None or cluster.leader_name != self.name or self.view.role != "primary":
+            return
+        try:
+            optime = self.view.xlog_location
+            if optime is not None and cluster.status.optime != optime:
+                self.store.write_status(Status(optime, {}, ()))
+            if cluster.initialize is None or cluster.initialize == "":
+                sysid = self.pg.sysid()
+                if sysid:
+                    self.store.set_initialize(sysid)
+            if cluster.config is None or not cluster.config.data:
+                self.store.write_config(self.dynamic.data, 0)
+            if self.view.timeline and self.view.timeline > 1 and (
+                    cluster.history is None or cluster.history.last_timeline < self.view.timeline - 1):
+                self._update_history()
+        except DCSError as exc:
+            log.warning("leader bookkeeping failed: %s", exc)
+
+    def _touch_member(self, force: bool = False) -> None:
+        if self.lease is None:
+            return
+        data = member_data(self.view)
+        if not force and data == self.last_member_data:
+            return
+        try:
+            self.store.touch_member(self.name, data, self.lease)
+            self.last_member_data = data
+        except DCSError as exc:
+            log.warning("could not update my member key: %s", exc)
+
+    # ------------------------------------------------------------------ dynamic config
+    def _apply_dynamic_config(self, cluster: Cluster) -> None:
+        if cluster.config is None or cluster.config.mod_revision == self.applied_config_revision:
+            return
+        self.applied_config_revision = cluster.config.mod_revision
+        new, warnings = self.rt.safe_dynamic(dict(cluster.config.data))
+        for w in warnings:
+            log.warning("%s", w)
+        old_params = self.rt.effective_parameters(self.dynamic)
+        self.dynamic = new
+        if self.pg.data_dir_state() != "valid":
+            return
+        new_params = self.rt.effective_parameters(new)
+        if new_params == old_params and self.pg.is_running():
+            return
+        standby = self._standby_for(cluster, self.following) if self.view.role != "primary" else None
+        if self.view.role == "replica" and self.following is None:
+            standby = self.rt.standby_config(None)
+        changed = self.pg.write_config(new_params, self.rt.pg_hba(new), standby)
+        if changed and self.pg.is_running():
+            for name in sorted(set(new_params) | set(old_params)):
+                if new_params.get(name) != old_params.get(name):
+                    log.info("Changed %s from '%s' to '%s'", name, old_params.get(name), new_params.get(name))
+            self.pg.reload()
+            log.info("Reloading PostgreSQL configuration.")
+            log.info("server signaled")
+
+    # ------------------------------------------------------------------ REST requests
+    def submit(self, req: Request, timeout: float) -> Request:
+        self.requests.put(req)
+        self.wake.set()
+        if not req.done.wait(timeout):
+            req.status, req.text = 503, f"{req.kind} status unknown"
+        return req
+
+    def _serve_requests(self, cluster: Cluster | None) -> None:
+        while True:
+            try:
+                req = self.requests.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                handler = getattr(self, f"_req_{req.kind}")
+                handler(req, cluster)
+            except Exception as exc:  # noqa: BLE001
+                log.exception("request %s failed", req.kind)
+                req.finish(500, f"{req.kind} failed: {exc}")
+
+    def _req_reload(self, req: Request, cluster: Cluster | None) -> None:
+        self.applied_config_revision = -1
+        if cluster is not None:
+            self._apply_dynamic_config(cluster)
+        if self.pg.is_running():
+            self.pg.reload()
+            log.info("server signaled")
+        req.finish(202, "reload scheduled")
+
+    def _req_restart(self, req: Request, cluster: Cluster | None) -> None:
+        if not self.pg.is_running():
+            req.finish(503, "postgres is not running")
+            return
+        role = self.view.role
+        self.view.state = "restarting"
+        self._touch_member(force=True)
+        log.info("restarting PostgreSQL (%s)", req.params.get("reason", "requested over the REST API"))
+        standby = None if role == "primary" else self._standby_for(cluster, self.following)
+        if role != "primary" and standby is None:
+            standby = self.rt.standby_config(None)
+        self.pg.write_config(self.rt.effective_parameters(self.dynamic), self.rt.pg_hba(self.dynamic), standby)
+        try:
+            self.pg.restart(timeout=float(req.params.get("timeout") or 60))
+        except Exception as exc:  # noqa: BLE001
+            self.view.state = "restart failed"
+            req.finish(503, f"restart failed: {exc}")
+            return
+        self.view.state = "running"
+        self.view.scheduled_restart = None
+        try:
+            self._update_view_from_state(queries.fetch_state(self.pg))
+        except Exception:  # noqa: BLE001
+            pass
+        self._touch_member(force=True)
+        req.finish(200, "restarted successfully")
+
+    def _req_reinitialize(self, req: Request, cluster: Cluster | None) -> None:
+        if cluster is None or cluster.leader is None:
+            req.finish(503, "Cluster has no leader, can not reinitialize")
+            return
+        if cluster.leader_name == self.name:
+            req.finish(503, "I am the leader, can not reinitialize")
+            return
+        self.view.state = "creating replica"
+        self._touch_member(force=True)
+        ok = self._do_reinit(Action("reinit", cluster.leader_name), cluster)
+        req.finish(200 if ok else 503, "reinitialize finished" if ok else "reinitialize failed")
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def install_signal_handlers(daemon: Daemon) -> None:
+    signal.signal(signal.SIGTERM, daemon.request_stop)
+    signal.signal(signal.SIGINT, daemon.request_stop)
+    _ = os  # imported for callers that fork

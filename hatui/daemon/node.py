@@ -1,0 +1,198 @@
+"""What one node is, derived from its YAML: the glue between config.py and the daemon.
+
+The loop asks this object for everything that depends on the node's configuration (addresses,
+credentials, the effective PostgreSQL parameters for a given dynamic config), so that loop.py
+reads as HA logic and not as dictionary plumbing.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import psycopg
+
+from .. import config as cfg
+from ..config import DynamicConfig, NodeConfig
+from .ha import NodeSettings
+from .postgres import Postgres, StandbyConfig, make_conninfo
+
+# GUCs whose value comes from the dynamic config only (Patroni ignores local values for them).
+_OWNED = {"max_connections", "max_locks_per_transaction", "max_worker_processes", "max_prepared_transactions",
+          "wal_level", "track_commit_timestamp", "max_wal_senders", "max_replication_slots", "wal_keep_size",
+          "wal_keep_segments", "wal_log_hints", "hot_standby"}
+
+
+class NodeRuntime:
+    def __init__(self, node: NodeConfig) -> None:
+        self.node = node
+        raw = node.raw
+        self.pgc: dict = dict(raw.get("postgresql") or {})
+        self.bootstrap: dict = dict(raw.get("bootstrap") or {})
+        auth = self.pgc.get("authentication") or {}
+        su = auth.get("superuser") or {}
+        rep = auth.get("replication") or {}
+        rew = auth.get("rewind") or {}
+        self.superuser = (str(su.get("username", "postgres")), _opt_str(su.get("password")))
+        self.replication = (str(rep.get("username", "replicator")), str(rep.get("password", "rep-pass")))
+        self.rewind_user = (str(rew["username"]), _opt_str(rew.get("password"))) if rew.get("username") else None
+        listen_host, port = node.pg_listen
+        connect_host, _ = node.pg_connect_address
+        data_dir = str(self.pgc.get("data_dir") or f"data/{node.name}")
+        self.postgres = Postgres(
+            name=node.name,
+            data_dir=data_dir,
+            bin_dir=self.pgc.get("bin_dir") or None,
+            listen_host=listen_host if listen_host not in ("", "*") else "127.0.0.1",
+            port=port,
+            connect_host=connect_host,
+            superuser=self.superuser,
+            replication=self.replication,
+            rewind=self.rewind_user,
+            os_user=self.pgc.get("os_user"),
+            socket_dir=self.pgc.get("unix_socket_directory") or None,
+            database=str(self.pgc.get("database") or "postgres"),
+        )
+
+    # identity --------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.node.name
+
+    @property
+    def scope(self) -> str:
+        return self.node.scope
+
+    @property
+    def namespace(self) -> str:
+        return self.node.namespace
+
+    @property
+    def etcd_hosts(self) -> list[str]:
+        return self.node.etcd_hosts
+
+    @property
+    def etcd_auth(self) -> dict:
+        section = self.node.raw.get("etcd3") or self.node.raw.get("etcd") or {}
+        out = {}
+        if section.get("username"):
+            out["username"] = str(section["username"])
+            out["password"] = str(section.get("password", ""))
+        return out
+
+    @property
+    def etcd_timeout(self) -> float:
+        # One etcd call may take a third of retry_timeout, so the loop can retry within it.
+        retry = self.initial_dynamic().retry_timeout
+        return max(1.0, min(3.0, retry / 3))
+
+    @property
+    def conn_url(self) -> str:
+        return self.node.conn_url
+
+    @property
+    def api_url(self) -> str:
+        return self.node.api_url
+
+    @property
+    def member_tags(self) -> dict:
+        return self.node.tags_for_member()
+
+    def settings(self) -> NodeSettings:
+        tags = self.node.raw.get("tags") or {}
+        prio = tags.get("failover_priority")
+        nofailover = bool(tags.get("nofailover")) or (isinstance(prio, int) and prio <= 0)
+        return NodeSettings(
+            name=self.name,
+            nofailover=nofailover,
+            failover_priority=prio if isinstance(prio, int) and not isinstance(prio, bool) else (0 if nofailover else 1),
+            can_bootstrap=bool(self.node.raw.get("bootstrap") is not None),
+            use_pg_rewind=bool(self.pgc.get("use_pg_rewind", True)),
+            remove_data_directory_on_rewind_failure=bool(self.pgc.get("remove_data_directory_on_rewind_failure")),
+            remove_data_directory_on_diverged_timelines=bool(
+                self.pgc.get("remove_data_directory_on_diverged_timelines")),
+            replicatefrom=tags.get("replicatefrom") if isinstance(tags.get("replicatefrom"), str) else None,
+        )
+
+    # dynamic configuration -------------------------------------------------------------------
+    def bootstrap_dcs(self) -> dict:
+        return dict(self.bootstrap.get("dcs") or {})
+
+    def bootstrap_dynamic(self) -> DynamicConfig:
+        return DynamicConfig.from_dict(self.bootstrap_dcs())
+
+    def initial_dynamic(self) -> DynamicConfig:
+        return self.bootstrap_dynamic()
+
+    def safe_dynamic(self, data: dict) -> tuple[DynamicConfig, list[str]]:
+        return cfg.safe_dynamic(data)
+
+    @property
+    def initdb_options(self) -> list:
+        return list(self.bootstrap.get("initdb") or [])
+
+    def effective_parameters(self, dynamic: DynamicConfig) -> dict[str, Any]:
+        """DCS parameters, then local ones (except the GUCs only the DCS may set)."""
+        params: dict[str, Any] = {}
+        params.update(dynamic.parameters or {})
+        for k, v in (self.pgc.get("parameters") or {}).items():
+            if k not in _OWNED or k not in params:
+                params[k] = v
+        params.setdefault("cluster_name", self.scope)
+        if dynamic.use_pg_rewind or self.pgc.get("use_pg_rewind"):
+            params["wal_log_hints"] = "on"
+        return params
+
+    def pg_hba(self, dynamic: DynamicConfig) -> list[str] | None:
+        lines = self.pgc.get("pg_hba") or (dynamic.data.get("postgresql") or {}).get("pg_hba") or \
+            self.bootstrap.get("pg_hba")
+        if not lines:
+            return None
+        out = [str(x) for x in lines]
+        # Local connections through our own socket must keep working for the daemon itself.
+        if not any(line.split()[:1] == ["local"] for line in out if line.strip()):
+            out.insert(0, "local all all trust")
+        return out
+
+    def standby_config(self, addr: tuple[str, int] | None) -> StandbyConfig:
+        """How to follow addr; with no address, a standby with no upstream (read-only, waiting)."""
+        if addr is None:
+            return self.postgres.standby_config("", 0)
+        return self.postgres.standby_config(addr[0], addr[1])
+
+    # operations ------------------------------------------------------------------------------
+    def basebackup(self, addr: tuple[str, int]) -> None:
+        self.postgres.basebackup(addr[0], addr[1], self.replication[0], self.replication[1], timeout=3600)
+
+    def rewind_conninfo(self, addr: tuple[str, int]) -> str:
+        return self.postgres.rewind_conninfo(addr[0], addr[1])
+
+    def checkpoint_remote(self, addr: tuple[str, int]) -> None:
+        """CHECKPOINT on another node, so its pg_control shows its current timeline."""
+        user, password = self.superuser
+        kwargs: dict[str, Any] = dict(host=addr[0], port=addr[1], user=user, dbname=self.postgres.database,
+                                      connect_timeout=3, autocommit=True)
+        if password:
+            kwargs["password"] = password
+        with psycopg.connect(**kwargs) as conn:
+            conn.execute("CHECKPOINT")
+
+    def create_users(self) -> None:
+        """After initdb: passwords and the replication/rewind roles the config names."""
+        from . import queries
+
+        su_user, su_pass = self.superuser
+        if su_pass:
+            queries.create_role(self.postgres, su_user, su_pass, superuser=True)
+        queries.create_role(self.postgres, self.replication[0], self.replication[1], replication=True)
+        if self.rewind_user and self.rewind_user[0] != su_user:
+            queries.create_rewind_role(self.postgres, self.rewind_user[0], self.rewind_user[1] or "") \
+                if hasattr(queries, "create_rewind_role") else \
+                queries.create_role(self.postgres, self.rewind_user[0], self.rewind_user[1] or "", superuser=True)
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+_ = (os, make_conninfo)
