@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -27,6 +28,12 @@ if TYPE_CHECKING:
 # import, and the CLI (which reads through etcd's JSON gateway, see etcd_http.py) must start fast.
 
 log = logging.getLogger("hatui.dcs")
+
+# gRPC's fork handlers run in every child forked while its threads are busy; the daemon forks
+# pg_ctl, initdb and pg_rewind while a watch stream is open, and with the handlers enabled such a
+# child could die before exec (an "initdb failed" with no output). We never use gRPC in a child.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 DEFAULT_NAMESPACE = "/service"
 

@@ -72,6 +72,9 @@ class Daemon:
         self.api: Any = None
         self._lock = threading.RLock()
         self.on_cycle: Callable[[Decision], None] | None = None  # test hook
+        self.lock_refreshed_at = float("-inf")  # monotonic time of the last successful lock update
+        self.next_run_epoch = time.time()
+        self.failsafe_leader_seen: tuple[str, float] | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def run(self) -> int:
@@ -81,6 +84,7 @@ class Daemon:
         try:
             next_run = time.monotonic()
             while not self.stopping.is_set():
+                self.next_run_epoch = time.time() + self.dynamic.loop_wait
                 self.run_cycle()
                 next_run += self.dynamic.loop_wait
                 delay = next_run - time.monotonic()
@@ -178,6 +182,7 @@ class Daemon:
                 lock_refreshed = self._keep_lease(cluster)
                 cluster = self._read_cluster_fast() or cluster
             self._serve_requests(cluster)
+            self._run_scheduled_restart(cluster)
             obs = self._observe(cluster, lock_refreshed)
             decision = decide(obs)
             if decision.has("probe_peers") and cluster is not None:
@@ -248,6 +253,7 @@ class Daemon:
                 if not self.store.hold_leader(self.name, self.lease):
                     return False
                 self.last_member_data = None
+            self.lock_refreshed_at = time.monotonic()
             return True
         except DCSError as exc:
             log.error("failed to update leader lock: %s", exc)
@@ -268,12 +274,12 @@ class Daemon:
         state = pg.data_dir_state()
         if state != "valid":
             self.view.state, self.view.role = "stopped", "uninitialized"
-            return LocalPostgres(data_dir=state)
+            return LocalPostgres(data_dir=state, running=pg.is_running())
         if pg.is_running():
-            try:
-                s = queries.fetch_state(pg)
-            except Exception as exc:  # noqa: BLE001 - a server still starting refuses connections
-                log.info("PostgreSQL is running but not accepting connections yet: %s", exc)
+            s = queries.fetch_state(pg)
+            if not s.accepting_connections:
+                # Starting up, shutting down or refusing us: not yet a role we can act on.
+                log.info("PostgreSQL is running but not accepting connections yet: %s", s.error)
                 self.view.state = "starting"
                 return LocalPostgres("valid", running=True, role=self._controldata_role(), sysid=pg.sysid(),
                                      following=self.following)
@@ -286,9 +292,15 @@ class Daemon:
         crashed = cluster_state not in ("shut down", "shut down in recovery")
         tl = _int(cd.get("Latest checkpoint's TimeLineID"))
         lsn = parse_lsn(cd.get("Latest checkpoint location"))
-        min_recovery = parse_lsn(cd.get("Minimum recovery ending location"))
-        if min_recovery and lsn is not None:
-            lsn = max(lsn, min_recovery)
+        if not crashed:
+            # Where our WAL really ends decides whether we diverged from the new leader.
+            try:
+                end = pg.local_wal_end()
+            except Exception as exc:  # noqa: BLE001 - fall back to the checkpoint location
+                log.warning("could not find the end of the local WAL: %s", exc)
+                end = None
+            if end is not None:
+                tl, lsn = end
         if self.view.state not in ("creating replica",):
             self.view.state = "crashed" if crashed and self.view.state == "running" else "stopped"
         self.view.role = "demoted" if self.view.role == "primary" else self.view.role
@@ -457,7 +469,7 @@ class Daemon:
             self.rt.checkpoint_remote(addr)
         except Exception as exc:  # noqa: BLE001
             log.info("could not request a checkpoint on %s (%s); rewinding anyway", a.target, exc)
-        ok, output = self.pg.rewind(self.rt.rewind_conninfo(addr))
+        ok, output = self.pg.rewind(self.rt.rewind_conninfo(addr), a.target, self._standby_for(cluster, a.target))
         if not ok:
             self.rewind_failed_for = a.target
             log.error("pg_rewind from %s failed", a.target)
@@ -480,7 +492,6 @@ class Daemon:
 
     def _do_demote(self, a: Action, cluster: Cluster | None) -> bool:
         mode = a.mode or "immediate-nolock"
-        log.info("Demoting self (%s)", mode)
         pg_mode = "fast" if mode in ("offline", "graceful") else "immediate"
         self.view.state = "stopping"
         self.pg.stop(pg_mode)
@@ -511,16 +522,17 @@ class Daemon:
     def _do_promote(self, a: Action, cluster: Cluster | None) -> bool:
         self.view.role = "promoted"
         self.view.checkpoint_after_promote = False
-        self.pg.write_config(self.rt.effective_parameters(self.dynamic), self.rt.pg_hba(self.dynamic), None)
-        self.following = None
+        # The config files stay as they are until the promotion is done: PostgreSQL itself
+        # removes standby.signal at the end of recovery and fails if it is already gone.
         try:
             self.pg.promote()
         except Exception as exc:  # noqa: BLE001
             log.error("promote failed: %s", exc)
             return False
-        log.info("server promoting")
+        self.following = None
         self.view.role = "primary"
         self._touch_member(force=True)
+        self.pg.write_config(self.rt.effective_parameters(self.dynamic), self.rt.pg_hba(self.dynamic), None)
         try:
             queries.checkpoint(self.pg)
         except Exception as exc:  # noqa: BLE001
@@ -741,6 +753,29 @@ class Daemon:
             pass
         self._touch_member(force=True)
         req.finish(200, "restarted successfully")
+
+    def _run_scheduled_restart(self, cluster: Cluster | None) -> None:
+        entry = self.view.scheduled_restart
+        if not entry:
+            return
+        try:
+            when = datetime.fromisoformat(str(entry["schedule"]))
+        except (KeyError, ValueError):
+            self.view.scheduled_restart = None
+            return
+        if datetime.now(timezone.utc) < when:
+            return
+        self.view.scheduled_restart = None
+        from .api_backend import DaemonBackend
+
+        if not DaemonBackend(self).restart_conditions_met(entry.get("role"), entry.get("postgres_version"),
+                                                         bool(entry.get("restart_pending"))):
+            log.info("scheduled restart skipped: restart conditions are not satisfied")
+            return
+        log.info("running the restart scheduled for %s", entry["schedule"])
+        req = Request("restart", {"timeout": entry.get("timeout"), "reason": "scheduled restart"})
+        self._req_restart(req, cluster)
+        log.info("scheduled restart: %s", req.text)
 
     def _req_reinitialize(self, req: Request, cluster: Cluster | None) -> None:
         if cluster is None or cluster.leader is None:

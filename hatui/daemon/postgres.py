@@ -524,7 +524,9 @@ class Postgres:
         ]
         for key, value in sorted(self.effective_parameters(parameters).items()):
             lines.append(f"{key} = {conf_value(value)}")
-        if standby is not None:
+        if standby is not None and not standby.host:
+            lines += ["", "# this node is a standby with no upstream yet (read-only, waiting for a leader)"]
+        elif standby is not None:
             conninfo = make_conninfo(
                 host=standby.host, port=standby.port, user=standby.user, password=standby.password,
                 application_name=standby.application_name or self.name, sslmode=standby.sslmode,
@@ -740,11 +742,12 @@ class Postgres:
         log.info("stopping postgresql %s (mode %s, pid %d)", self.name, mode, pid)
         res = self._run(
             [self._bin("pg_ctl"), "stop", "-D", self.data_dir, "-m", mode,
-             "-w", "-t", str(int(timeout)), "-s"],
+             "-w", "-t", str(int(timeout))],
             timeout=timeout + 15,
         )
         if self.is_running():
-            raise PostgresError(f"postgresql did not stop within {timeout:g}s (mode {mode}): {_output(res)}")
+            raise PostgresError(f"postgresql did not stop within {timeout:g}s (mode {mode}; pg_ctl exit code "
+                                f"{res.returncode}): {_output(res)}")
         log.info("postgresql %s stopped", self.name)
         return True
 
@@ -834,7 +837,7 @@ class Postgres:
         self._wait_for_orphans()
         for name in ("standby.signal", "recovery.signal"):
             Path(self._path(name)).unlink(missing_ok=True)
-        log.info("doing crash recovery in a single user mode")
+        log.info("running crash recovery: postgres --single on %s", self.data_dir)
         # archive_mode on + a failing archive_command: keep every WAL segment, pg_rewind may need them.
         args = [
             self._bin("postgres"), "--single", "-D", self.data_dir,
@@ -859,15 +862,13 @@ class Postgres:
             raise PostgresError("cannot rewind: postgresql is running; stop it first")
         if not self.was_cleanly_shut_down():
             self.single_user_recovery()
-        log.info("running pg_rewind from %s", source_name or mask_conninfo(source_conninfo))
         params = _conninfo_to_dict(source_conninfo)
         env = {}
         if "password" in params:
             # Keep the password out of the argument list, which other local users can read.
             env["PGPASSWORD"] = params.pop("password")
             source_conninfo = make_conninfo(**params)
-        if source_name:
-            log.info("running pg_rewind from %s", mask_conninfo(source_conninfo))
+        log.info("running pg_rewind from %s (%s)", source_name or "the leader", mask_conninfo(source_conninfo))
         saved = self._save_config_files()
         try:
             res = self._run(
@@ -935,7 +936,10 @@ def _kill_group(pid: int) -> None:
 
 
 def _output(res: subprocess.CompletedProcess) -> str:
-    return " ".join(f"{res.stderr or ''} {res.stdout or ''}".split())
+    text = " ".join(f"{res.stderr or ''} {res.stdout or ''}".split())
+    if res.returncode < 0:
+        text = f"killed by signal {-res.returncode}; {text}"
+    return text
 
 
 def _conninfo_to_dict(conninfo: str) -> dict[str, str]:

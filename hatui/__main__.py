@@ -1,0 +1,5 @@
+"""`python -m hatui ...` is the `hatui` command."""
+
+from .cli import main
+
+main()
