@@ -147,6 +147,9 @@ ensure_all() {
     ensure_packages
     ensure_server_user
     ensure_venv
+    # Byte-compile hatui even when PYTHONDONTWRITEBYTECODE is set: every daemon, CLI call and
+    # test process would otherwise compile the sources again (slower start, ~3 MB more per daemon).
+    "$VENV/bin/python" -m compileall -q hatui >/dev/null || true
 }
 
 usage() {

@@ -19,8 +19,10 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from ..cluster import Cluster, HistoryEntry, Status, TimelineHistory, parse_lsn
-from ..dcs import ClusterStore, ClusterWatcher, DCSError, Etcd, LeaseExpired
+from ..dcs import ClusterStore, ClusterWatcher, DCSError, LeaseExpired
+from ..etcd_gateway import EtcdGateway
 from . import queries
+from .fence import FenceClient
 from .ha import Action, Decision, LocalPostgres, NodeSettings, Observation, decide
 from .member import NodeView, member_data, patroni_status
 from .node import NodeRuntime
@@ -53,7 +55,7 @@ class Daemon:
         self.rt = rt
         self.name = rt.name
         self.pg = rt.postgres
-        self.etcd = Etcd(rt.etcd_hosts, timeout=rt.etcd_timeout, **rt.etcd_auth)
+        self.etcd = EtcdGateway(rt.etcd_hosts, timeout=rt.etcd_timeout, **rt.etcd_auth)
         self.store = ClusterStore(self.etcd, rt.namespace, rt.scope)
         self.view = NodeView(rt.name, rt.scope, rt.conn_url, rt.api_url, tags=rt.member_tags)
         self.dynamic = rt.initial_dynamic()
@@ -75,10 +77,14 @@ class Daemon:
         self.lock_refreshed_at = float("-inf")  # monotonic time of the last successful lock update
         self.next_run_epoch = time.time()
         self.failsafe_leader_seen: tuple[str, float] | None = None
+        self.fence = FenceClient(None)  # the self-fencing guard; started in run()
+        self.lease_refreshed_at = float("-inf")  # monotonic time taken before the last good keepalive
 
     # ------------------------------------------------------------------ lifecycle
     def run(self) -> int:
         self._check_unique_name()
+        self.fence = FenceClient.for_daemon(self)
+        self.fence.start()
         self._start_watch()
         self._start_api()
         try:
@@ -133,6 +139,7 @@ class Daemon:
             self.watcher.stop()
         if self.api:
             self.api.stop()
+        self.fence.close()  # a clean exit: the guard leaves PostgreSQL and etcd alone
         self.etcd.close()
 
     def _check_unique_name(self) -> None:
@@ -180,6 +187,8 @@ class Daemon:
             if cluster is not None:
                 self._apply_dynamic_config(cluster)
                 lock_refreshed = self._keep_lease(cluster)
+                if lock_refreshed and not cluster.is_paused:
+                    self.fence.beat(self.lease_refreshed_at, self.lease_ttl, self.lease)
                 cluster = self._read_cluster_fast() or cluster
             self._serve_requests(cluster)
             self._run_scheduled_restart(cluster)
@@ -191,6 +200,8 @@ class Daemon:
                                   obs.failsafe_confirmed, obs.now)
                 decision = decide(obs)
             self._execute(decision, cluster)
+            self.fence.after_cycle(lock_refreshed, self.view.role in ("primary", "promoted"),
+                                   bool(cluster and cluster.is_paused))
             self._housekeeping()
             if self.on_cycle:
                 self.on_cycle(decision)
@@ -234,6 +245,7 @@ class Daemon:
         Returns True when we hold the lock and refreshed it this cycle.
         """
         try:
+            started = time.monotonic()
             if self.lease is None or self.lease_ttl != self.dynamic.ttl:
                 self.lease = self.etcd.grant_lease(self.dynamic.ttl)
                 self.lease_ttl = self.dynamic.ttl
@@ -245,6 +257,7 @@ class Daemon:
                     log.warning("our etcd lease expired; taking a new one")
                     self.lease = self.etcd.grant_lease(self.dynamic.ttl)
                     self.last_member_data = None
+            self.lease_refreshed_at = started  # etcd counts the TTL from later than this
             if cluster.leader_name != self.name:
                 return False
             if cluster.leader is not None and cluster.leader.lease != self.lease:
@@ -545,7 +558,10 @@ class Daemon:
         if self.lease is None:
             return False
         try:
-            return self.store.take_leader(self.name, self.lease)
+            won = self.store.take_leader(self.name, self.lease)
+            if won and not (cluster and cluster.is_paused):
+                self.fence.beat(self.lease_refreshed_at, self.lease_ttl, self.lease)  # guard from the start
+            return won
         except DCSError as exc:
             log.error("could not take the leader lock: %s", exc)
             return False

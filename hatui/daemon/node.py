@@ -73,11 +73,14 @@ class NodeRuntime:
 
     @property
     def etcd_auth(self) -> dict:
-        section = self.node.raw.get("etcd3") or self.node.raw.get("etcd") or {}
-        out = {}
-        if section.get("username"):
-            out["username"] = str(section["username"])
-            out["password"] = str(section.get("password", ""))
+        """Credentials and TLS settings of the etcd3 section, as EtcdGateway keywords."""
+        e = self.node.etcd
+        out: dict[str, Any] = {"protocol": e.protocol}
+        if e.username:
+            out["username"], out["password"] = e.username, e.password or ""
+        for key, value in (("ca_cert", e.cacert), ("cert", e.cert), ("key", e.key)):
+            if value:
+                out[key] = value
         return out
 
     @property
