@@ -130,6 +130,31 @@ class LocalNode:
             return None
         return pid
 
+    def connect(self, **kw: Any):
+        """A superuser session on this node's PostgreSQL over TCP (autocommit)."""
+        import psycopg
+
+        return psycopg.connect(host="127.0.0.1", port=self.pg_port, user="postgres", password="zalando",
+                               dbname="postgres", autocommit=True, connect_timeout=3, **kw)
+
+    def patroni(self) -> dict:
+        """GET /patroni, or {} when the daemon does not answer."""
+        status, body = self.rest("/patroni")
+        return body if status == 200 and isinstance(body, dict) else {}
+
+    def is_streaming(self) -> bool:
+        return self.patroni().get("replication_state") == "streaming"
+
+    def is_writable(self) -> bool:
+        """Does PostgreSQL here accept a session that is not in recovery?"""
+        import psycopg
+
+        try:
+            with self.connect() as conn:
+                return conn.execute("SELECT NOT pg_is_in_recovery()").fetchone()[0]
+        except psycopg.Error:
+            return False
+
     def rest(self, path: str, timeout: float = 2.0) -> tuple[int, Any]:
         import json
 
@@ -175,6 +200,17 @@ class LocalCluster:
     @property
     def etcd_endpoint(self) -> str:
         return f"127.0.0.1:{self.etcd_port}"
+
+    def etcd_get(self, key: str) -> str | None:
+        """One key's value from our etcd (through its JSON gateway), None when absent."""
+        import base64
+        import json
+
+        body = json.dumps({"key": base64.b64encode(key.encode()).decode()}).encode()
+        req = urllib.request.Request(f"http://{self.etcd_endpoint}/v3/kv/range", body)
+        with urllib.request.urlopen(req, timeout=3) as r:
+            kvs = json.loads(r.read()).get("kvs") or []
+        return base64.b64decode(kvs[0]["value"]).decode() if kvs else None
 
     # ---- etcd --------------------------------------------------------------------------------
     def start_etcd(self, timeout: float = 30.0) -> None:

@@ -22,37 +22,24 @@ pytestmark = pytest.mark.integration
 FAST = {"ttl": 20, "loop_wait": 1, "retry_timeout": 3}
 
 
-def connect(node: LocalNode, **kw) -> psycopg.Connection:
-    return psycopg.connect(host="127.0.0.1", port=node.pg_port, user="postgres", password="zalando",
-                           dbname="postgres", autocommit=True, connect_timeout=3, **kw)
+def connect(node: LocalNode) -> psycopg.Connection:
+    return node.connect()
 
 
 def patroni(node: LocalNode) -> dict:
-    status, body = node.rest("/patroni")
-    return body if status == 200 and isinstance(body, dict) else {}
+    return node.patroni()
 
 
 def streaming(node: LocalNode) -> bool:
-    return patroni(node).get("replication_state") == "streaming"
+    return node.is_streaming()
 
 
 def is_writable(node: LocalNode) -> bool:
-    try:
-        with connect(node) as conn:
-            return conn.execute("SELECT NOT pg_is_in_recovery()").fetchone()[0]
-    except psycopg.Error:
-        return False
+    return node.is_writable()
 
 
 def etcd_get(cluster: LocalCluster, key: str) -> str | None:
-    import base64
-    import urllib.request
-
-    body = json.dumps({"key": base64.b64encode(key.encode()).decode()}).encode()
-    req = urllib.request.Request(f"http://{cluster.etcd_endpoint}/v3/kv/range", body)
-    with urllib.request.urlopen(req, timeout=3) as r:
-        kvs = json.loads(r.read()).get("kvs") or []
-    return base64.b64decode(kvs[0]["value"]).decode() if kvs else None
+    return cluster.etcd_get(key)
 
 
 def dump_logs(cluster: LocalCluster) -> None:
