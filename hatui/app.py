@@ -111,7 +111,11 @@ class EtcdSource:
     live = True
 
     def __init__(self, hosts: Sequence[str], namespace: str, scope: str | None) -> None:
-        self.etcd = Etcd(list(hosts))
+        from .etcd_gateway import EtcdGateway
+
+        # The JSON gateway, like the daemon and the CLI: no gRPC import (a quarter second) and
+        # less memory for a console that may watch a whole namespace.
+        self.etcd: Etcd = EtcdGateway(list(hosts))
         self.namespace = normalize_namespace(namespace)
         self.scope = scope
         self.endpoint = self.etcd.endpoint_text
