@@ -523,8 +523,12 @@ def daemon_cmd(node_yml: str) -> None:
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def demo_cmd(args: tuple[str, ...]) -> None:
     """Start a demo cluster (private etcd + PostgreSQL nodes on loopback)."""
+    import importlib
+
     try:
-        import hatui.demo as demo
+        # import_module reads sys.modules first: `import hatui.demo as demo` would take the package
+        # attribute, which can differ from sys.modules (tests swap the module there).
+        demo = importlib.import_module("hatui.demo")
     except ImportError as exc:
         if exc.name == "hatui.demo":
             raise CtlError("hatui demo is not built yet") from exc
