@@ -24,6 +24,7 @@ from .cli_common import (
     next_hour_example,
     parse_scheduled,
     probe_members,
+    refuse_if_unauthorized,
     select_members,
     timestamp,
 )
@@ -136,6 +137,7 @@ def do_switchover(ctl: Ctl, action: str, cluster_name: str | None, candidate: st
         store.write_failover(Failover(leader if action == "switchover" else None, candidate or None, scheduled_at))
         echo_members(store.read(), scope)
         return
+    refuse_if_unauthorized(ctl, target.name, resp.status, resp.text)
     if resp.status in (200, 202):
         click.echo(f"{timestamp()} {resp.text}")
         echo_members(store.read(), scope)
@@ -197,6 +199,7 @@ def do_restart(ctl: Ctl, cluster_name: str, member_names: tuple[str, ...], role:
             click.echo(f"Failed: restart for member {member.name}, {exc.detail}")
             failed += 1
             continue
+        refuse_if_unauthorized(ctl, member.name, resp.status, resp.text)
         if resp.status == 200:
             click.echo(f"Success: restart on member {member.name}")
         elif resp.status == 202:
@@ -222,6 +225,7 @@ def do_reload(ctl: Ctl, cluster_name: str, member_names: tuple[str, ...], role: 
             click.echo(f"Failed: reload for member {member.name}, {exc.detail}")
             failed += 1
             continue
+        refuse_if_unauthorized(ctl, member.name, resp.status, resp.text)
         if resp.status == 200:
             click.echo(f"No changes to apply on member {member.name}")
         elif resp.status == 202:
@@ -253,6 +257,7 @@ def do_reinit(ctl: Ctl, cluster_name: str, member_names: tuple[str, ...], force:
                 click.echo(f"Failed: reinitialize for member {member.name}, {exc.detail}")
                 failed += 1
                 break
+            refuse_if_unauthorized(ctl, member.name, resp.status, resp.text)
             if resp.status < 400:
                 click.echo(f"Success: reinitialize for member {member.name}")
                 if wait:
@@ -316,6 +321,7 @@ def do_toggle_pause(ctl: Ctl, cluster_name: str | None, paused: bool, wait: bool
         except ApiError as exc:
             click.echo(f"Member {member.name} is not accessible: {exc}", err=True)
             continue
+        refuse_if_unauthorized(ctl, member.name, resp.status, resp.text)
         if resp.status == 200:
             if wait:
                 _wait_pause(ctl, scope, paused, cluster)
@@ -344,6 +350,7 @@ def do_flush(ctl: Ctl, cluster_name: str, member_names: tuple[str, ...], target:
                 click.echo(f"Failed: flush scheduled restart for member {member.name}, {exc.detail}")
                 failed += 1
                 continue
+            refuse_if_unauthorized(ctl, member.name, resp.status, resp.text)
             if resp.status >= 400:
                 click.echo(f"Failed: flush scheduled restart for member {member.name}, "
                            f"status code={resp.status}, ({resp.text})")
@@ -364,6 +371,7 @@ def do_flush(ctl: Ctl, cluster_name: str, member_names: tuple[str, ...], target:
         except ApiError as exc:
             click.echo(f"Member {member.name} is not accessible: {exc}", err=True)
             continue
+        refuse_if_unauthorized(ctl, member.name, resp.status, resp.text)
         if resp.status == 200:
             click.echo(f"Success: {resp.text}")
             return

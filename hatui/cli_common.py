@@ -121,6 +121,24 @@ class Ctl:
                        "name the one you mean")
 
 
+def refuse_if_unauthorized(ctl: Ctl, member_name: str, status: int, text: str) -> None:
+    """Stop at a 401/403: the same credentials would be refused by every member, so one clear line
+    saying where they come from beats a "Failed:" line per member."""
+    if status not in (401, 403):
+        return
+    said = (text or "").strip().splitlines()
+    reason = f"HTTP {status} ({said[0] if said else 'refused'})"
+    if status == 403:
+        fix = "this client is not allowed (restapi.allowlist or a client certificate on the member)"
+    else:
+        cfg = ctl.cfg
+        where = f" in {cfg.config_file}" if cfg.config_file else " in the config file (-c FILE)"
+        fix = (f"wrong REST API credentials: check ctl.authentication (or restapi.authentication){where}"
+               if cfg.rest_auth else
+               f"no REST API credentials configured: set ctl.authentication username and password{where}")
+    raise CtlError(f"the REST API of member {member_name} refused the request: {reason}; {fix}")
+
+
 def get_ctl(ctx: click.Context | None = None) -> Ctl:
     ctx = ctx or click.get_current_context()
     obj = ctx.find_object(Ctl)

@@ -3,7 +3,8 @@
 Differences from patronictl, on purpose: the result goes through the shared validator
 (config.validate_dynamic) and an invalid configuration is never written, not even with --force;
 with no option on a terminal the in-terminal editor opens instead of $EDITOR (`--editor` still
-forces $EDITOR). What stays the same: the `--set/--pg/--apply/--replace` semantics, `Not changed`,
+forces $EDITOR); when an edit made in an editor loses the compare-and-swap, the operator is
+offered to reload the current config and edit again (without --force). What stays the same: the `--set/--pg/--apply/--replace` semantics, `Not changed`,
 the unified diff, `Apply these changes?`, the compare-and-swap on the config key's revision and
 the messages.
 """
@@ -22,6 +23,8 @@ from typing import Any
 import click
 
 from .cli_common import Ctl, CtlError
+
+CONFLICT = "Config modification aborted due to concurrent changes"
 
 
 def patch_config(config: dict, patch: dict) -> dict:
@@ -122,7 +125,7 @@ def write_config_cas(store: Any, data: dict, mod_revision: int) -> None:
     """Write the config only if its key still has mod_revision (what we read): two operators can
     never overwrite each other's edit silently."""
     if not store.write_config(data, mod_revision):
-        raise CtlError("Config modification aborted due to concurrent changes")
+        raise CtlError(CONFLICT)
 
 
 def check_config(data: Any) -> None:
@@ -140,57 +143,73 @@ def check_config(data: Any) -> None:
         raise click.exceptions.Exit(1)
 
 
+def _edit_text(before: str, scope: str, use_editor: bool) -> str | None:
+    """The text an operator saved in an editor (in-terminal, else $EDITOR); None when cancelled."""
+    text: str | None | bool = False
+    if not use_editor and _terminal():
+        text = _interactive(before, scope)
+    if text is False:
+        text = invoke_editor(before, scope)
+    return None if text is None else str(text)
+
+
 def do_edit_config(ctl: Ctl, cluster_name: str | None, quiet: bool, kvpairs: tuple[str, ...],
                    pgkvpairs: tuple[str, ...], apply_filename: str | None, replace_filename: str | None,
                    use_editor: bool, force: bool) -> None:
     from .config import apply_edits, config_diff, dump_yaml, validate_dynamic_text
 
     scope, cluster = ctl.resolve(cluster_name)
-    if cluster.config is None:
-        raise CtlError(f"The config key does not exist in the cluster {scope}")
-    old = copy.deepcopy(dict(cluster.config.data))
-    before = dump_yaml(old)
+    interactive = not (replace_filename or apply_filename or kvpairs or pgkvpairs)
+    while True:
+        if cluster.config is None:
+            raise CtlError(f"The config key does not exist in the cluster {scope}")
+        old = copy.deepcopy(dict(cluster.config.data))
+        before = dump_yaml(old)
 
-    new: dict | None = None
-    if replace_filename:
-        new = _parse_mapping(read_source(replace_filename), replace_filename)
-    if apply_filename:
-        base = copy.deepcopy(new if new is not None else old)
-        new = patch_config(base, _parse_mapping(read_source(apply_filename), apply_filename))
-    if kvpairs or pgkvpairs:
-        try:
-            new = apply_edits(new if new is not None else old, kvpairs, [p.lstrip() for p in pgkvpairs])
-        except ValueError as exc:
-            raise CtlError(str(exc)) from exc
-    if new is None:
-        text: str | None | bool = False
-        if not use_editor and _terminal():
-            text = _interactive(before, scope)
-        if text is False:
-            text = invoke_editor(before, scope)
-        if text is None:  # cancelled in the in-terminal editor
+        new: dict | None = None
+        if replace_filename:
+            new = _parse_mapping(read_source(replace_filename), replace_filename)
+        if apply_filename:
+            base = copy.deepcopy(new if new is not None else old)
+            new = patch_config(base, _parse_mapping(read_source(apply_filename), apply_filename))
+        if kvpairs or pgkvpairs:
+            try:
+                new = apply_edits(new if new is not None else old, kvpairs, [p.lstrip() for p in pgkvpairs])
+            except ValueError as exc:
+                raise CtlError(str(exc)) from exc
+        if new is None:
+            text = _edit_text(before, scope, use_editor)
+            if text is None:  # cancelled in the in-terminal editor
+                if not quiet:
+                    click.echo("Not changed")
+                return
+            data, issues = validate_dynamic_text(text)
+            if data is None:
+                for issue in issues:
+                    click.echo(f"Error: {issue.format()}", err=True)
+                raise click.exceptions.Exit(1)
+            new = data if isinstance(data, dict) else {}
+
+        if new == old:
             if not quiet:
                 click.echo("Not changed")
             return
-        data, issues = validate_dynamic_text(str(text))
-        if data is None:
-            for issue in issues:
-                click.echo(f"Error: {issue.format()}", err=True)
-            raise click.exceptions.Exit(1)
-        new = data if isinstance(data, dict) else {}
-
-    if new == old:
+        check_config(new)
         if not quiet:
-            click.echo("Not changed")
-        return
-    check_config(new)
-    if not quiet:
-        show_diff(config_diff(old, new))
-    if (apply_filename == "-" or replace_filename == "-") and not force:
-        raise CtlError("Use --force option to apply changes")
-    if force or click.confirm("Apply these changes?"):
-        write_config_cas(ctl.store(scope), new, cluster.config.mod_revision)
-        click.echo("Configuration changed")
+            show_diff(config_diff(old, new))
+        if (apply_filename == "-" or replace_filename == "-") and not force:
+            raise CtlError("Use --force option to apply changes")
+        if not (force or click.confirm("Apply these changes?")):
+            return
+        if ctl.store(scope).write_config(new, cluster.config.mod_revision):
+            click.echo("Configuration changed")
+            return
+        # Someone wrote the config after we read it. An operator at an editor may start again from
+        # what is there now (their edit is lost, as in the console); scripts (--force) just fail.
+        if not (interactive and not force
+                and click.confirm(f"{CONFLICT}. Reload the current config and edit again?")):
+            raise CtlError(CONFLICT)
+        scope, cluster = ctl.resolve(scope)
 
 
 def do_show_config(ctl: Ctl, cluster_name: str | None) -> None:

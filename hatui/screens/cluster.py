@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, OptionList
 
@@ -111,6 +112,14 @@ class ClusterScreen(Screen[None]):
     def render_state(self, status_only: bool = False) -> None:
         if not self.ready:
             return
+        try:
+            self._render_state(status_only)
+        except NoMatches:
+            # Shutting down: Textual removes a screen's widgets before the screen's own unmount,
+            # and a watch or poll message handled in between finds them gone. Nothing to draw.
+            return
+
+    def _render_state(self, status_only: bool) -> None:
         app = self.app
         stale = app.conn.stale
         self.query_one(ConnectionBanner).show(
@@ -138,7 +147,8 @@ class ClusterScreen(Screen[None]):
         app = self.app
         cluster = app.current_cluster
         remaining = app.lease_remaining.get(cluster.scope) if cluster else None
-        self.query_one(ClusterSummary).show(cluster, remaining, app.palette, stale=app.conn.stale)
+        for summary in self.query(ClusterSummary):  # none while shutting down (see render_state)
+            summary.show(cluster, remaining, app.palette, stale=app.conn.stale)
 
     def reset_for_scope(self) -> None:
         self.members_table.reset()
