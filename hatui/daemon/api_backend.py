@@ -8,6 +8,7 @@ and reinitialize, through the loop's request queue.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -33,11 +34,11 @@ def _refuse_invalid(data: Any) -> None:
 
 
 class DaemonBackend:
-    def __init__(self, daemon: "Daemon") -> None:
+    def __init__(self, daemon: Daemon) -> None:
         self.d = daemon
 
     @classmethod
-    def start_server(cls, daemon: "Daemon") -> ApiServer:
+    def start_server(cls, daemon: Daemon) -> ApiServer:
         r = daemon.rt.node.restapi
         auth = None
         if r.authentication and r.authentication.username:
@@ -141,12 +142,34 @@ class DaemonBackend:
         others = [m for m in cluster.members if m.name != cluster.leader_name]
         if not others:
             raise ApiRefusal(412, f"{action} is not possible: cluster does not have members except leader")
-        names = {candidate} if candidate else {m.name for m in others}
+        names = [candidate] if candidate else sorted(m.name for m in others)
         peers = probe_members(cluster, cluster.leader_name or "", timeout=2.0)
-        good = [n for n in names if n in peers and peers[n].reachable and not peers[n].nofailover
-                and (cluster.member(n) is not None and not cluster.member(n).nofailover)]
-        if not good:
-            raise ApiRefusal(412, f"{action} is not possible: no good candidates have been found")
+        reasons = {n: self._candidate_problem(cluster, n, peers.get(n)) for n in names}
+        if all(reasons.values()):
+            # Patroni's text, then why: "no good candidates" alone is what its users complain about.
+            why = "; ".join(f"{n}: {r}" for n, r in reasons.items())
+            log.warning("%s refused: %s", action, why)
+            raise ApiRefusal(412, f"{action} is not possible: no good candidates have been found ({why})")
+
+    @staticmethod
+    def _candidate_problem(cluster: Cluster, name: str, peer: Any) -> str | None:
+        """Why `name` cannot take over now (the leader applies the same checks), or None."""
+        member = cluster.member(name)
+        if member is None:
+            return "not a member"
+        if peer is None or not peer.reachable:
+            return "not reachable"
+        if member.nofailover or peer.nofailover:
+            return "tagged nofailover"
+        last = cluster.last_lsn
+        pos = peer.wal_position if peer.wal_position is not None else member.wal_position
+        limit = cluster.config.maximum_lag_on_failover if cluster.config else 1048576
+        if cluster.leader is not None and last is not None:
+            if pos is None:
+                return "WAL position unknown"
+            if last - pos > limit:
+                return f"lagging by {last - pos} bytes (maximum_lag_on_failover is {limit})"
+        return None
 
     def _wait_for_new_leader(self, old: str | None, candidate: str | None, action: str) -> tuple[int, str]:
         limit = 2 * max(10, self.d.dynamic.loop_wait)
@@ -240,11 +263,25 @@ class DaemonBackend:
             return 503, "Cluster has no leader, can not reinitialize"
         if cluster.leader_name == self.d.name:
             return 503, "I am the leader, can not reinitialize"
+        if self.d.view.state == "creating replica":
+            # The HA thread is copying already; it cannot be interrupted halfway, even with force.
+            return 503, "reinitialize already in progress"
         from .loop import Request
 
-        self.d.requests.put(Request("reinitialize", {"force": force, "from_leader": from_leader}))
+        # Answer only once the HA thread has taken the request and shows "creating replica", so a
+        # client polling GET /patroni right after (patronictl reinit --wait) cannot see the old
+        # "running" and think the copy is done already.
+        started = threading.Event()
+        req = Request("reinitialize", {"force": force, "from_leader": from_leader, "started": started})
+        self.d.requests.put(req)
         self.d.wake.set()
-        return 200, "reinitialize started"
+        deadline = time.monotonic() + max(30.0, 3 * self.d.dynamic.loop_wait)
+        while time.monotonic() < deadline:
+            if started.wait(0.05):
+                return 200, "reinitialize started"
+            if req.done.is_set():  # refused by the HA thread before it began
+                return req.status, req.text
+        return 503, "reinitialize status unknown: the HA loop has not picked the request up yet"
 
     def failsafe_heartbeat(self, body: dict) -> tuple[int, str, dict[str, str]]:
         d = self.d

@@ -110,12 +110,22 @@ SELECT usename, application_name, host(client_addr), state, sync_state, sync_pri
 # Old value as the server shows it (with units); new value as the config files say it, from the
 # last line that sets it (the one that wins). That line carries the error "setting could not be
 # applied", which is exactly the pending restart, so errors are not filtered out.
+# Recovery settings are left out, as Patroni does: a promoted node's config drops
+# recovery_target_timeline (postmaster context), which PostgreSQL flags as pending although it
+# means nothing on a primary. A setting removed from the files restarts with its default
+# (boot_val): never report a null new value, patronictl list crashes on it.
 _PENDING_SQL = """
-SELECT s.name, current_setting(s.name), f.setting
+SELECT s.name, current_setting(s.name), COALESCE(f.setting, s.boot_val, '')
   FROM pg_settings s
   LEFT JOIN LATERAL (SELECT setting FROM pg_file_settings f
                       WHERE f.name = s.name ORDER BY f.seqno DESC LIMIT 1) f ON true
- WHERE s.pending_restart ORDER BY s.name
+ WHERE s.pending_restart
+   AND s.name NOT IN ('primary_conninfo', 'primary_slot_name', 'restore_command', 'archive_cleanup_command',
+                      'recovery_end_command', 'recovery_min_apply_delay', 'promote_trigger_file',
+                      'recovery_target', 'recovery_target_lsn', 'recovery_target_name', 'recovery_target_time',
+                      'recovery_target_xid', 'recovery_target_timeline', 'recovery_target_inclusive',
+                      'recovery_target_action')
+ ORDER BY s.name
 """
 
 _REPLICA_KEYS = (
