@@ -167,7 +167,7 @@ case "$cmd" in
     test)
         ensure_all
         # exec: the script's exit code is pytest's (5 = no tests collected counts as a failure).
-        exec "$VENV/bin/python" -m pytest -n auto "$@"
+        exec "$VENV/bin/python" -m pytest -n auto --dist loadgroup "$@"
         ;;
     test-faults)
         ensure_all

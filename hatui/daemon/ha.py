@@ -297,7 +297,11 @@ def _recover(obs: Observation, holds_lock: bool) -> Decision:
         # this only after update_lock() succeeded; an unrefreshed lease may already be gone.
         return Decision("starting primary after failure", (_act("start", mode="primary"),))
 
-    if pg.crashed:
+    # Single-user crash recovery ends recovery: on a replica's data dir it writes a checkpoint past
+    # the WAL it had received (into a new segment), ahead of the primary, so the replica can never
+    # stream again (found by tests/faults). A crashed replica simply starts as one and replays its
+    # WAL; only a crashed primary needs a clean shutdown first (for pg_rewind and needs_rewind).
+    if pg.crashed and pg.role == "primary":
         return Decision("doing crash recovery in a single user mode", (_act("crash_recovery"),))
 
     if holds_lock:
@@ -483,6 +487,16 @@ def _unhealthy_cluster(obs: Observation) -> Decision:
         return Decision("following a different leader because i am not the healthiest node", notes=(reason,))
 
     if cluster.is_paused:
+        pfo = cluster.failover
+        if pfo is not None and pfo.candidate == me and pfo.scheduled_at is None and not _nofailover(obs.settings):
+            # Paused and leaderless: an operator's failover to a named candidate is the one thing
+            # that may still move (spec 2.6, Patroni's manual_failover_process_no_leader).
+            acquire = _act("acquire_lock", fail="failed to acquire the lock for the manual failover while paused")
+            acts = (acquire, _act("clear_failover"))
+            if is_primary:
+                return Decision("acquired session lock as a leader", acts, notes=(f"manual failover: to {me}",))
+            return Decision("promoted self to leader by acquiring session lock", acts + (_act("promote"),),
+                            notes=(f"manual failover: to {me}",))
         if is_primary:
             return Decision("acquired session lock as a leader",
                             (_act("acquire_lock", fail="failed to acquire the lock while paused"),))

@@ -21,7 +21,7 @@ from typing import Any, Callable
 from ..cluster import Cluster, HistoryEntry, Status, TimelineHistory, parse_lsn
 from ..dcs import ClusterStore, ClusterWatcher, DCSError, LeaseExpired
 from ..etcd_gateway import EtcdGateway
-from . import queries
+from . import failsafe, queries, sync
 from .fence import FenceClient
 from .ha import Action, Decision, LocalPostgres, NodeSettings, Observation, decide
 from .member import NodeView, member_data, patroni_status
@@ -193,6 +193,7 @@ class Daemon:
             self._serve_requests(cluster)
             self._run_scheduled_restart(cluster)
             obs = self._observe(cluster, lock_refreshed)
+            obs = failsafe.confirm(self, obs)  # etcd unreachable: may the primary stay up?
             decision = decide(obs)
             if decision.has("probe_peers") and cluster is not None:
                 peers = probe_members(cluster, self.name)
@@ -203,6 +204,8 @@ class Daemon:
             self.fence.after_cycle(lock_refreshed, self.view.role in ("primary", "promoted"),
                                    bool(cluster and cluster.is_paused))
             self._housekeeping()
+            failsafe.publish(self, cluster)
+            sync.manage(self, cluster)  # synchronous_standby_names and /sync, in the safe order
             if self.on_cycle:
                 self.on_cycle(decision)
             return decision
@@ -551,6 +554,12 @@ class Daemon:
         except Exception as exc:  # noqa: BLE001
             log.warning("CHECKPOINT after promote failed: %s", exc)
         self.view.checkpoint_after_promote = None
+        # Publish the new timeline now, not a cycle later: the REST API and the member key
+        # are what clients and the other members read.
+        state = queries.fetch_state(self.pg)
+        if state.accepting_connections:
+            self._update_view_from_state(state)
+            self._touch_member(force=True)
         self._update_history()
         return True
 
@@ -601,13 +610,41 @@ class Daemon:
         self.view.state = "stopped"
         final = parse_lsn(self.pg.controldata().get("Latest checkpoint location"))
         member = cluster.member(target) if cluster else None
-        if member is not None and member.api_url and final is not None:
-            deadline = time.monotonic() + max(5, self.dynamic.loop_wait)
-            while time.monotonic() < deadline:
-                status, body = probe_one(target or "", member.api_url, timeout=1.0)
-                if body and (status.wal_position or 0) >= final:
-                    break
-                time.sleep(0.05)
+        deadline = time.monotonic() + max(5, self.dynamic.loop_wait)
+
+        def received_by_sql() -> bool | None:
+            """Ask the candidate's PostgreSQL itself: its REST view is only refreshed once per
+            cycle, which would stretch every switchover by up to loop_wait. None: cannot ask."""
+            import psycopg
+
+            addr = self._member_address(cluster, target)
+            if addr is None:
+                return None
+            user, password = self.rt.superuser
+            try:
+                with psycopg.connect(host=addr[0], port=addr[1], user=user, password=password or None,
+                                     dbname=self.pg.database, connect_timeout=2, autocommit=True) as conn:
+                    while time.monotonic() < deadline:
+                        row = conn.execute("SELECT pg_last_wal_receive_lsn() - '0/0'::pg_lsn").fetchone()
+                        if row and row[0] is not None and int(row[0]) >= final:
+                            return True
+                        time.sleep(0.02)
+                    return False
+            except Exception as exc:  # noqa: BLE001 - fall back to the REST view
+                log.info("switchover: cannot ask %s's PostgreSQL for its WAL position (%s)", target, exc)
+                return None
+
+        if member is not None and final is not None:
+            confirmed = received_by_sql()
+            if confirmed is None and member.api_url:
+                while time.monotonic() < deadline:
+                    status, body = probe_one(target or "", member.api_url, timeout=1.0)
+                    if body and (status.wal_position or 0) >= final:
+                        confirmed = True
+                        break
+                    time.sleep(0.25)
+            if confirmed:
+                log.info("switchover: %s has received WAL up to the shutdown checkpoint", target)
             else:
                 log.warning("switchover: %s has not confirmed WAL up to the shutdown checkpoint", target)
         try:
@@ -705,13 +742,26 @@ class Daemon:
         if self.view.role == "replica" and self.following is None:
             standby = self.rt.standby_config(None)
         changed = self.pg.write_config(new_params, self.rt.pg_hba(new), standby)
-        if changed and self.pg.is_running():
-            for name in sorted(set(new_params) | set(old_params)):
-                if new_params.get(name) != old_params.get(name):
-                    log.info("Changed %s from '%s' to '%s'", name, old_params.get(name), new_params.get(name))
-            self.pg.reload()
+        if not changed:
+            log.info("No PostgreSQL configuration items changed, nothing to reload.")
+            return
+        if self.pg.is_running():
+            names = sorted(n for n in set(new_params) | set(old_params) if new_params.get(n) != old_params.get(n))
+            try:
+                # What the server runs with now (the old config may not have named the GUC at all)
+                # and whether the change needs a restart; pending_restart itself comes from
+                # pg_settings on the next observation, once the server has re-read its files.
+                rows = queries.execute(self.pg, "SELECT name, current_setting(name), context FROM pg_settings "
+                                                "WHERE name = ANY(%s)", (names,))
+                current = {r[0]: (r[1], r[2]) for r in rows}
+            except Exception:  # noqa: BLE001 - only the log line loses detail
+                current = {}
+            for name in names:
+                value, context = current.get(name, (old_params.get(name), None))
+                note = " (restart might be required)" if context == "postmaster" else ""
+                log.info("Changed %s from '%s' to '%s'%s", name, value, new_params.get(name), note)
             log.info("Reloading PostgreSQL configuration.")
-            log.info("server signaled")
+            self.pg.reload()  # logs "server signaled"
 
     # ------------------------------------------------------------------ REST requests
     def submit(self, req: Request, timeout: float) -> Request:
@@ -735,17 +785,57 @@ class Daemon:
                 req.finish(500, f"{req.kind} failed: {exc}")
 
     def _req_reload(self, req: Request, cluster: Cluster | None) -> None:
+        """POST /reload (Patroni's SIGHUP): re-read the local YAML, rewrite PostgreSQL's config, reload."""
+        self._reload_local_config()
         self.applied_config_revision = -1
         if cluster is not None:
             self._apply_dynamic_config(cluster)
-        if self.pg.is_running():
-            self.pg.reload()
-            log.info("server signaled")
+        if self.pg.data_dir_state() == "valid":
+            if self.view.role == "primary":
+                standby = None
+            else:
+                standby = self._standby_for(cluster, self.following)
+            changed = self.pg.write_config(self.rt.effective_parameters(self.dynamic), self.rt.pg_hba(self.dynamic),
+                                           standby)
+            if changed and self.pg.is_running():
+                log.info("Reloading PostgreSQL configuration.")
+                self.pg.reload()
+            elif not changed:
+                log.info("No PostgreSQL configuration items changed, nothing to reload.")
         req.finish(202, "reload scheduled")
+
+    def _reload_local_config(self) -> None:
+        """Take the node YAML's reloadable parts (postgresql.parameters, pg_hba, tags) from disk again.
+
+        Addresses, credentials and the data dir stay as the daemon started with them: changing
+        those under a running node needs a daemon restart, as with Patroni.
+        """
+        from ..config import ConfigError, load_node_config
+
+        source = self.rt.node.source
+        if not source or source.startswith("<"):
+            return
+        try:
+            node = load_node_config(source)
+        except (ConfigError, OSError) as exc:
+            log.error("reload: keeping the running configuration, %s is not valid: %s", source, exc)
+            return
+        if (node.name, node.scope) != (self.name, self.rt.scope):
+            log.error("reload: name and scope cannot change without a restart of the daemon; ignoring %s", source)
+            return
+        pgc = dict(node.raw.get("postgresql") or {})
+        self.rt.node = node
+        for key in ("parameters", "pg_hba"):
+            if pgc.get(key) is not None:
+                self.rt.pgc[key] = pgc[key]
+            else:
+                self.rt.pgc.pop(key, None)
+        self.view.tags = self.rt.member_tags
+        log.info("reload: local configuration re-read from %s", source)
 
     def _req_restart(self, req: Request, cluster: Cluster | None) -> None:
         if not self.pg.is_running():
-            req.finish(503, "postgres is not running")
+            self._restart_stopped(req, cluster)
             return
         role = self.view.role
         self.view.state = "restarting"
@@ -768,6 +858,33 @@ class Daemon:
         except Exception:  # noqa: BLE001
             pass
         self._touch_member(force=True)
+        req.finish(200, "restarted successfully")
+
+    def _restart_stopped(self, req: Request, cluster: Cluster | None) -> None:
+        """A restart of a stopped server is a start, as in Patroni: while paused, it is how an
+        operator brings PostgreSQL back by hand (the HA loop starts nothing then)."""
+        if self.pg.data_dir_state() != "valid":
+            req.finish(503, "restart failed: no valid data directory")
+            return
+        leader = cluster.leader_name if cluster is not None else None
+        if leader == self.name:
+            mode, target = "primary", None
+        elif leader:
+            mode, target = "replica", leader
+        else:
+            mode, target = self._controldata_role() or "replica", None
+        log.info("PostgreSQL is not running: starting it as %s (%s)", mode,
+                 req.params.get("reason", "restart requested over the REST API"))
+        if not self._start(mode, target, cluster):
+            req.finish(503, "restart failed")
+            return
+        self.view.scheduled_restart = None
+        try:
+            self._update_view_from_state(queries.fetch_state(self.pg))
+        except Exception:  # noqa: BLE001 - the next cycle observes it anyway
+            pass
+        self._touch_member(force=True)
+        self.wake.set()
         req.finish(200, "restarted successfully")
 
     def _run_scheduled_restart(self, cluster: Cluster | None) -> None:
@@ -802,6 +919,10 @@ class Daemon:
             return
         self.view.state = "creating replica"
         self._touch_member(force=True)
+        started = req.params.get("started")
+        if started is not None:
+            started.set()  # the API answers "reinitialize started" now, showing "creating replica"
+        log.info("reinitializing: removing the data directory and cloning from %s", cluster.leader_name)
         ok = self._do_reinit(Action("reinit", cluster.leader_name), cluster)
         req.finish(200 if ok else 503, "reinitialize finished" if ok else "reinitialize failed")
 

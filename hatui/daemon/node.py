@@ -36,6 +36,8 @@ class NodeRuntime:
         self.superuser = (str(su.get("username", "postgres")), _opt_str(su.get("password")))
         self.replication = (str(rep.get("username", "replicator")), str(rep.get("password", "rep-pass")))
         self.rewind_user = (str(rew["username"]), _opt_str(rew.get("password"))) if rew.get("username") else None
+        # synchronous_standby_names chosen by the leader's sync management (sync.py); None: not ours.
+        self.sync_standby_names: str | None = None
         listen_host, port = node.pg_listen
         connect_host, _ = node.pg_connect_address
         data_dir = str(self.pgc.get("data_dir") or f"data/{node.name}")
@@ -142,6 +144,8 @@ class NodeRuntime:
             if k not in _OWNED or k not in params:
                 params[k] = v
         params.setdefault("cluster_name", self.scope)
+        if self.sync_standby_names is not None:
+            params["synchronous_standby_names"] = self.sync_standby_names
         if dynamic.use_pg_rewind or self.pgc.get("use_pg_rewind"):
             params["wal_log_hints"] = "on"
         return params

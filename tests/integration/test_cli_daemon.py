@@ -70,10 +70,16 @@ class Live:
         return dict(cluster.config.data), cluster.config.mod_revision
 
     def sql(self, node: LocalNode, query: str) -> Any:
-        with psycopg.connect(host="127.0.0.1", port=node.pg_port, user="postgres", password="zalando",
-                             dbname="postgres", autocommit=True, connect_timeout=3) as conn:
+        with node.connect() as conn:
             cur = conn.execute(query)
             return cur.fetchone()[0] if cur.description else None
+
+    def sql_or_none(self, node: LocalNode, query: str) -> Any:
+        """For polling: a server still starting (after a reinit or restart) answers None."""
+        try:
+            return self.sql(node, query)
+        except psycopg.Error:
+            return None
 
     def healthy(self, timeout: float = 120) -> tuple[str, str]:
         """Wait until etcd shows a running leader and the other member streaming on its timeline:
@@ -392,7 +398,8 @@ def test_edit_config_the_talks_three_diffs_take_effect(hatui: Live) -> None:
         assert "+    work_mem: 8MB" in out and out[-1] == "Configuration changed"
         # The talk's first diff is a reload: every PostgreSQL has the new value, nothing restarts.
         for node in hatui.c.nodes:
-            hatui.c.wait_for(lambda n=node: hatui.sql(n, "SHOW work_mem") == "8MB", 30, f"work_mem on {node.name}")
+            hatui.c.wait_for(lambda n=node: hatui.sql_or_none(n, "SHOW work_mem") == "8MB", 30,
+                             f"work_mem on {node.name}")
 
         # The second (max_connections) is covered with its restart in the restart test; here the
         # diff shape of a changed value.

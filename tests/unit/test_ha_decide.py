@@ -286,10 +286,11 @@ def test_down_lock_holder_primary_without_refreshed_lock_does_not_start_as_prima
     assert d.actions == (Action("crash_recovery"),)
 
 
-def test_down_crashed_replica_does_crash_recovery_first() -> None:
+def test_down_crashed_replica_starts_as_a_replica() -> None:
+    # No single-user recovery for a replica: it would end recovery ahead of the primary.
     d = decide_for(healthy3(), "pg1", pg_stopped(crashed=True))
-    assert d.actions == (Action("crash_recovery"),)
-    assert d.message == "doing crash recovery in a single user mode"
+    assert d.actions == (Action("start", "pg0", "replica"),)
+    assert d.message == "starting as a secondary"
 
 
 def test_down_lock_holder_replica_starts_readonly() -> None:
@@ -907,3 +908,27 @@ def test_decision_helpers() -> None:
     d = Decision("x", (Action("acquire_lock"), Action("promote")))
     assert d.kinds == ["acquire_lock", "promote"] and d.has("promote") and not d.has("demote")
     assert decide(observe(None, "pg0", pg_replica())).message
+
+
+# --- paused and leaderless: only an operator's failover to a named candidate moves ------------------------------
+
+def test_paused_leaderless_named_candidate_takes_the_lock_and_promotes() -> None:
+    c = cluster([replica("pg1"), replica("pg2")], leader=None, pause=True,
+                failover={"member": "pg1"})
+    d = decide_for(c, "pg1", pg_replica())
+    assert d.kinds == ["acquire_lock", "clear_failover", "promote"]
+    assert d.message == "PAUSE: promoted self to leader by acquiring session lock"
+
+
+def test_paused_leaderless_other_replica_does_not_move_for_someone_elses_failover() -> None:
+    c = cluster([replica("pg1"), replica("pg2")], leader=None, pause=True,
+                failover={"member": "pg1"})
+    d = decide_for(c, "pg2", pg_replica())
+    assert d.actions == ()
+
+
+def test_paused_leaderless_scheduled_failover_is_not_run() -> None:
+    c = cluster([replica("pg1")], leader=None, pause=True,
+                failover={"member": "pg1", "scheduled_at": "2026-11-26T03:00:00+00:00"})
+    d = decide_for(c, "pg1", pg_replica())
+    assert "acquire_lock" not in d.kinds

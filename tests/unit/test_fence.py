@@ -1,0 +1,169 @@
+"""The fencing guard process (hatui/daemon/fence.py), driven through its real pipe protocol.
+
+The "postmaster" here is a copy of /bin/sleep named `postgres` running in a scratch data dir
+with a postmaster.pid: the guard identifies a postmaster by name, liveness and working dir and
+stops it with signals, so this exercises the guard's real code paths. The daemon side against a
+real PostgreSQL and etcd is in tests/faults/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hatui.daemon.fence import Guard
+
+
+class FakeServer:
+    def __init__(self, base: Path) -> None:
+        self.data_dir = base / "data"
+        self.data_dir.mkdir()
+        binary = base / "postgres"
+        shutil.copy("/bin/sleep", binary)
+        self.proc = subprocess.Popen([str(binary), "600"], cwd=self.data_dir)
+        (self.data_dir / "postmaster.pid").write_text(f"{self.proc.pid}\n{self.data_dir}\n")
+        self.wait_named()
+
+    def wait_named(self) -> None:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                if Path(f"/proc/{self.proc.pid}/comm").read_text().strip() == "postgres":
+                    return
+            except OSError:
+                pass
+            time.sleep(0.01)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.alive():
+            self.proc.kill()
+        self.proc.wait()
+
+
+class GuardProc:
+    def __init__(self, base: Path, data_dir: Path, margin: int = 5) -> None:
+        self.log = base / "guard.log"
+        self.proc = subprocess.Popen([sys.executable, "-m", "hatui.daemon.fence", "--daemon-pid", str(os.getpid()),
+                                      "--log-file", str(self.log)], stdin=subprocess.PIPE)
+        self.send({"op": "config", "daemon_pid": os.getpid(), "name": "n1", "data_dir": str(data_dir),
+                   "safety_margin": margin, "leader_key": "/service/x/leader", "etcd": {"hosts": []},
+                   "watchdog": None})
+
+    def send(self, message: dict) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((json.dumps(message) + "\n").encode())
+        self.proc.stdin.flush()
+
+    def beat(self, age: float, ttl: int = 20) -> None:
+        self.send({"op": "beat", "t": time.monotonic() - age, "ttl": ttl, "lease": 7})
+
+    def close(self) -> int:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        return self.proc.wait(20)
+
+    def text(self) -> str:
+        return self.log.read_text() if self.log.exists() else ""
+
+
+@pytest.fixture
+def scratch() -> Iterator[Path]:
+    d = Path(tempfile.mkdtemp(prefix="hatui-fence-"))
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def server(scratch: Path) -> Iterator[FakeServer]:
+    s = FakeServer(scratch)
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+def wait(predicate, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_daemon_death_while_leader_stops_the_server(scratch: Path, server: FakeServer) -> None:
+    guard = GuardProc(scratch, server.data_dir)
+    guard.beat(age=0)
+    assert guard.close() == 0  # EOF without "exit": the daemon died
+    assert not server.alive()
+    assert "fencing guard stopped PostgreSQL: the daemon died" in guard.text()
+
+
+def test_stalled_daemon_is_fenced_and_a_new_beat_rearms(scratch: Path, server: FakeServer) -> None:
+    guard = GuardProc(scratch, server.data_dir, margin=5)
+    guard.beat(age=14.5)  # ttl 20 - margin 5 = 15 s without a refresh: fires half a second later
+    assert wait(lambda: not server.alive())
+    assert wait(lambda: "the daemon (pid" in guard.text() and "stalled while leader" in guard.text())
+    guard.beat(age=0)
+    guard.send({"op": "exit"})
+    assert guard.close() == 0
+    assert "re-armed" in guard.text()
+
+
+def test_clean_exit_leaves_the_server_alone(scratch: Path, server: FakeServer) -> None:
+    guard = GuardProc(scratch, server.data_dir)
+    guard.beat(age=0)
+    guard.send({"op": "exit"})
+    assert guard.close() == 0
+    assert server.alive()
+
+
+def test_replica_is_never_fenced(scratch: Path, server: FakeServer) -> None:
+    guard = GuardProc(scratch, server.data_dir)
+    guard.beat(age=0)
+    guard.send({"op": "disarm"})
+    time.sleep(0.3)
+    assert guard.close() == 0  # the daemon dies while not leader
+    assert server.alive()
+    assert "exited while not leader" in guard.text()
+
+
+def test_never_armed_guard_ignores_old_beats_it_never_got(scratch: Path, server: FakeServer) -> None:
+    guard = GuardProc(scratch, server.data_dir)
+    time.sleep(0.3)
+    assert guard.close() == 0
+    assert server.alive()
+
+
+def test_margin_rules() -> None:
+    g = Guard(1)
+    g.config = {"safety_margin": 5}
+    assert g.margin(20) == 5
+    g.config = {"safety_margin": 30}
+    assert g.margin(20) == 10  # a margin as long as the TTL would fire on every beat
+    g.config = {"safety_margin": -1}
+    assert g.margin(20) == 10  # Patroni's -1: half the TTL
+
+
+def test_server_of_another_data_dir_is_not_touched(scratch: Path, server: FakeServer) -> None:
+    other = scratch / "other"
+    other.mkdir()
+    (other / "postmaster.pid").write_text(f"{server.proc.pid}\n")  # a stale pid file naming a reused pid
+    guard = GuardProc(scratch, other)
+    guard.beat(age=0)
+    assert guard.close() == 0
+    assert server.alive()
