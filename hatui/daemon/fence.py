@@ -267,10 +267,16 @@ class Guard:
 
     def check_deadline(self) -> None:
         if self.state == "armed" and time.monotonic() >= self.deadline:
+            late = time.monotonic() - self.deadline
+            # Past the hard deadline (this machine was frozen?) there is no time for a fast shutdown.
+            stopped = self.stop_postgres(fast_for=max(0.0, self.hard_deadline() - time.monotonic()))
             log.warning("fencing guard: no lease refresh from the daemon (pid %d) for %gs (ttl %d - safety_margin "
-                        "%g) while it is the leader; stopping PostgreSQL before another member can be promoted",
+                        "%g) while it is the leader: PostgreSQL must not take writes once another member may be "
+                        "promoted",
                         self.daemon_pid, self.ttl - self.margin(self.ttl), self.ttl, self.margin(self.ttl))
-            stopped = self.stop_postgres(fast_for=self.margin(self.ttl) / 2)
+            if late > 1:
+                log.warning("fencing guard: it acted %.1fs after its deadline (was this machine or the guard frozen?)",
+                            late)
             self.state = "fired"
             self.deadline = float("inf")
             if stopped:
@@ -343,14 +349,14 @@ class Guard:
         for sig, seconds, mode in ((signal.SIGINT, fast_for, "fast"), (signal.SIGQUIT, 10.0, "immediate")):
             if seconds <= 0:
                 continue
-            log.warning("fencing guard: %s shutdown of PostgreSQL (postmaster pid %d)", mode, pid)
             try:
-                os.kill(pid, sig)
+                os.kill(pid, sig)  # first, then the log line: every millisecond may be a write
             except ProcessLookupError:
                 return gone_within(2.0)
             except PermissionError as exc:
                 log.error("fencing guard cannot signal the postmaster (pid %d): %s", pid, exc)
                 return False
+            log.warning("fencing guard: %s shutdown of PostgreSQL (postmaster pid %d)", mode, pid)
             if gone_within(seconds):
                 return True
         log.error("fencing guard: the postmaster (pid %d) ignored the immediate shutdown; killing it", pid)

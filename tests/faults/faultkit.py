@@ -1,0 +1,193 @@
+"""The fault suite's tools: a cluster on reserved ports, a writer that records acknowledged
+commits, and a monitor that checks "at most one writable primary" all through a scenario.
+
+Every check is about outcomes and order (which writes were acknowledged, which server took
+writes while which other one did), never about how long something took.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+
+from hatui.launcher import LocalCluster, LocalNode
+from servers import free_ports
+
+FAST = {"ttl": 20, "loop_wait": 1, "retry_timeout": 3}
+PASSWORD = "zalando"
+
+
+def make_cluster(base: Path, nodes: int = 2, dcs: dict | None = None, **kw) -> LocalCluster:
+    """A LocalCluster whose ports are reserved across pytest-xdist workers (servers.free_ports)."""
+    cluster = LocalCluster(base, nodes, dcs=dict(dcs or FAST), **kw)
+    ports = free_ports(2 + 2 * nodes)
+    cluster.etcd_port, cluster.etcd_peer_port = ports[0], ports[1]
+    for i, node in enumerate(cluster.nodes):
+        node.api_port, node.pg_port = ports[2 + 2 * i], ports[3 + 2 * i]
+    return cluster
+
+
+def connect(node: LocalNode, timeout: int = 2, **kw) -> psycopg.Connection:
+    return psycopg.connect(host="127.0.0.1", port=node.pg_port, user="postgres", password=PASSWORD,
+                           dbname="postgres", autocommit=True, connect_timeout=timeout, **kw)
+
+
+def patroni(node: LocalNode) -> dict:
+    status, body = node.rest("/patroni", timeout=2.0)
+    return body if status == 200 and isinstance(body, dict) else {}
+
+
+def is_writable(node: LocalNode) -> bool:
+    """Does this server take a write right now? Asking for a transaction id is a write: a
+    standby (or a server shutting down) refuses it."""
+    try:
+        with connect(node, timeout=1, options="-c statement_timeout=2000") as conn:
+            conn.execute("SELECT pg_current_xact_id()")
+            return True
+    except psycopg.Error:
+        return False
+
+
+def healthy(cluster: LocalCluster) -> str | None:
+    """The leader's name when there is exactly one writable primary, it holds the leader key,
+    and every other member streams from it; else None."""
+    writable = [n for n in cluster.nodes if is_writable(n)]
+    if len(writable) != 1:
+        return None
+    leader = writable[0]
+    if patroni(leader).get("role") != "primary":
+        return None
+    for node in cluster.nodes:
+        if node is not leader and patroni(node).get("replication_state") != "streaming":
+            return None
+    status, body = leader.rest("/cluster")
+    if status != 200 or not isinstance(body, dict):
+        return None
+    leaders = [m["name"] for m in body.get("members", []) if m.get("role") == "leader"]
+    return leader.name if leaders == [leader.name] else None
+
+
+def wait_healthy(cluster: LocalCluster, timeout: float = 120) -> LocalNode:
+    name = cluster.wait_for(lambda: healthy(cluster), timeout, "one leader with every member streaming")
+    return cluster.node(name)
+
+
+def create_table(node: LocalNode) -> None:
+    with connect(node) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS fault_writes (id bigint PRIMARY KEY, port int NOT NULL)")
+
+
+def ids_on(node: LocalNode) -> set[int]:
+    with connect(node, timeout=5) as conn:
+        return {row[0] for row in conn.execute("SELECT id FROM fault_writes")}
+
+
+class Writer(threading.Thread):
+    """Inserts 1, 2, 3... through a read-write multi-host connection string (as an application
+    would), remembering every id whose COMMIT was acknowledged and the server that took it."""
+
+    def __init__(self, cluster: LocalCluster, pause: float = 0.01) -> None:
+        super().__init__(daemon=True, name="fault-writer")
+        self.cluster = cluster
+        self.pause = pause
+        self.acked: dict[int, int] = {}  # id -> port of the server that acknowledged it
+        self.failures = 0
+        self._stop_event = threading.Event()
+        self._next = 0
+
+    def conninfo(self) -> str:
+        hosts = ",".join("127.0.0.1" for _ in self.cluster.nodes)
+        ports = ",".join(str(n.pg_port) for n in self.cluster.nodes)
+        return (f"host={hosts} port={ports} user=postgres password={PASSWORD} dbname=postgres "
+                f"target_session_attrs=read-write connect_timeout=2")
+
+    def run(self) -> None:
+        conn = None
+        while not self._stop_event.is_set():
+            try:
+                if conn is None:
+                    conn = psycopg.connect(self.conninfo(), autocommit=True)
+                    port = conn.info.port
+                self._next += 1
+                conn.execute("INSERT INTO fault_writes (id, port) VALUES (%s, %s)", (self._next, port))
+                self.acked[self._next] = port
+            except psycopg.Error:
+                self.failures += 1
+                if conn is not None:
+                    conn.close()
+                conn = None
+                self._stop_event.wait(0.1)
+                continue
+            self._stop_event.wait(self.pause)
+        if conn is not None:
+            conn.close()
+
+    def wait_acks(self, n: int = 20, timeout: float = 60) -> None:
+        start = len(self.acked)
+        deadline = time.monotonic() + timeout
+        while len(self.acked) < start + n:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the writer got no {n} new acknowledgements within {timeout:g}s")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(10)
+
+
+class Monitor(threading.Thread):
+    """Checks, over and over, how many servers take writes; remembers every check that found
+    more than one (the split brain the suite exists to rule out)."""
+
+    def __init__(self, cluster: LocalCluster, interval: float = 0.1) -> None:
+        super().__init__(daemon=True, name="fault-monitor")
+        self.cluster = cluster
+        self.interval = interval
+        self.checks = 0
+        self.split: list[list[str]] = []
+        self.seen_writable: list[str] = []  # the writable primaries in the order they appeared
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            writable = [n.name for n in self.cluster.nodes if is_writable(n)]
+            self.checks += 1
+            if len(writable) > 1:
+                self.split.append(writable)
+            for name in writable:
+                if not self.seen_writable or self.seen_writable[-1] != name:
+                    self.seen_writable.append(name)
+            self._stop_event.wait(self.interval)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(30)
+
+
+def log_has(node: LocalNode, text: str) -> bool:
+    try:
+        return text in node.log_path.read_text(errors="replace")
+    except OSError:
+        return False
+
+
+def tail(path: Path, lines: int = 60) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def etcd_get(cluster: LocalCluster, key: str) -> str | None:
+    import base64
+    import urllib.request
+
+    body = json.dumps({"key": base64.b64encode(key.encode()).decode()}).encode()
+    req = urllib.request.Request(f"http://{cluster.etcd_endpoint}/v3/kv/range", body)
+    with urllib.request.urlopen(req, timeout=3) as r:
+        kvs = json.loads(r.read()).get("kvs") or []
+    return base64.b64decode(kvs[0]["value"]).decode() if kvs else None
