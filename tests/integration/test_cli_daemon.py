@@ -98,6 +98,11 @@ class Live:
                 return None
             if replica.timeline != leader.timeline:
                 return None
+            # Caught up as far as the daemons can see (an earlier test may have switched WAL
+            # files): a candidate over maximum_lag_on_failover is rightly refused.
+            lag = cluster.lag(replica)
+            if lag is None or lag > 1048576:
+                return None
             return leader.name, replica.name
         return self.c.wait_for(check, timeout, "a leader and a streaming replica")
 
