@@ -382,8 +382,12 @@ class DemoRuntime:
                 raise DemoError(f"the daemon of {node.name} is not running")
             pid = d.pid
             d.kill()
-            msg = (f"killed the daemon of {node.name} (pid {pid}) with SIGKILL; its PostgreSQL keeps running "
-                   "and its leader key expires after ttl")
+            if self.fencing:
+                msg = (f"killed the daemon of {node.name} (pid {pid}) with SIGKILL; its fencing guard stops its "
+                       "PostgreSQL and, if it was the leader, releases the leader key")
+            else:
+                msg = (f"killed the daemon of {node.name} (pid {pid}) with SIGKILL; its PostgreSQL keeps running "
+                       "and its leader key expires after ttl")
             self._say(msg)
             self.save_state()
             return msg
