@@ -176,7 +176,9 @@ case "$cmd" in
         ;;
     bench)
         ensure_all
-        [ -f bench/run.py ] || die "bench/run.py does not exist yet"
+        # Patroni, the peer, gets its own venv from Debian's python3 (the postgres user must be
+        # able to run it), which needs python3-venv.
+        /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv
         exec "$VENV/bin/python" bench/run.py "$@"
         ;;
     shell)
