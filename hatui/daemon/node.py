@@ -17,11 +17,6 @@ from ..config import DynamicConfig, NodeConfig
 from .ha import NodeSettings
 from .postgres import Postgres, StandbyConfig, make_conninfo
 
-# GUCs whose value comes from the dynamic config only (Patroni ignores local values for them).
-_OWNED = {"max_connections", "max_locks_per_transaction", "max_worker_processes", "max_prepared_transactions",
-          "wal_level", "track_commit_timestamp", "max_wal_senders", "max_replication_slots", "wal_keep_size",
-          "wal_keep_segments", "wal_log_hints", "hot_standby"}
-
 
 class NodeRuntime:
     def __init__(self, node: NodeConfig) -> None:
@@ -137,17 +132,12 @@ class NodeRuntime:
         return list(self.bootstrap.get("initdb") or [])
 
     def effective_parameters(self, dynamic: DynamicConfig) -> dict[str, Any]:
-        """DCS parameters, then local ones (except the GUCs only the DCS may set)."""
-        params: dict[str, Any] = {}
-        params.update(dynamic.parameters or {})
-        for k, v in (self.pgc.get("parameters") or {}).items():
-            if k not in _OWNED or k not in params:
-                params[k] = v
-        params.setdefault("cluster_name", self.scope)
+        """The GUCs for this node under `dynamic`: config.effective_parameters' rules (the one place
+        that knows which GUCs only the cluster config may set), plus synchronous_standby_names,
+        which the HA loop owns."""
+        params: dict[str, Any] = dict(cfg.effective_parameters(dynamic, self.node))
         if self.sync_standby_names is not None:
             params["synchronous_standby_names"] = self.sync_standby_names
-        if dynamic.use_pg_rewind or self.pgc.get("use_pg_rewind"):
-            params["wal_log_hints"] = "on"
         return params
 
     def pg_hba(self, dynamic: DynamicConfig) -> list[str] | None:
