@@ -29,8 +29,11 @@ def run(path: str, log_level: str | None = None) -> int:
 
     try:
         node = load_node_config(path)
-    except (ConfigError, OSError) as exc:
+    except ConfigError as exc:
         print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"Error: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     log_cfg = node.raw.get("log") or {}
     level = log_level or os.environ.get("HATUI_LOG_LEVEL") or str(log_cfg.get("level", "INFO"))
