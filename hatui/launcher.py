@@ -183,6 +183,9 @@ class LocalCluster:
     etcd: Proc | None = None
     etcd_port: int = 0
     nodes: list[LocalNode] = field(default_factory=list)
+    # Endpoints of an etcd run by the caller (e.g. a 3-member cluster, "h:p,h:p,h:p"): the nodes
+    # use it and no private etcd is started; etcd_endpoint/etcd_get then use its first member.
+    etcd_hosts: str | None = None
 
     def __post_init__(self) -> None:
         self.base_dir = Path(self.base_dir).absolute()
@@ -199,6 +202,8 @@ class LocalCluster:
 
     @property
     def etcd_endpoint(self) -> str:
+        if self.etcd_hosts:
+            return self.etcd_hosts.split(",")[0]
         return f"127.0.0.1:{self.etcd_port}"
 
     def etcd_get(self, key: str) -> str | None:
@@ -241,7 +246,7 @@ class LocalCluster:
             "namespace": "/service/",
             "name": node.name,
             "restapi": {"listen": f"127.0.0.1:{node.api_port}", "connect_address": f"127.0.0.1:{node.api_port}"},
-            "etcd3": {"hosts": self.etcd_endpoint},
+            "etcd3": {"hosts": self.etcd_hosts or self.etcd_endpoint},
             "bootstrap": {
                 "dcs": {**self.dcs, "maximum_lag_on_failover": 1048576,
                         "postgresql": {"use_pg_rewind": True, "parameters": {"wal_keep_size": "128MB"}}},
@@ -288,7 +293,7 @@ class LocalCluster:
 
     def start(self) -> "LocalCluster":
         self.write_configs()
-        if self.etcd is None or not self.etcd.alive:
+        if not self.etcd_hosts and (self.etcd is None or not self.etcd.alive):
             self.start_etcd()
         for i in range(len(self.nodes)):
             self.start_node(i)

@@ -76,6 +76,8 @@ class Observation:
     rewind_failed: bool = False  # the last pg_rewind against the current leader failed
     failsafe_confirmed: bool = False  # every member accepted our failsafe heartbeat
     now: datetime | None = None  # wall clock, only for scheduled switchovers
+    # The last attempt to start PostgreSQL here failed (pg_ctl gave up, the server exited).
+    start_failed: bool = False
 
     @property
     def name(self) -> str:
@@ -291,6 +293,12 @@ def _recover(obs: Observation, holds_lock: bool) -> Decision:
         if holds_lock:
             return Decision("removed leader lock because postgres is not running", (_act("release_lock"),))
         return Decision("postgres is not running")
+
+    if holds_lock and obs.start_failed:
+        # Holding the lock over a server that will not start leaves the cluster without a
+        # writable primary for as long as we keep trying: hand the lock to a replica instead.
+        return Decision("removed leader key after trying and failing to start postgres", (_act("release_lock"),),
+                        level="warning")
 
     if holds_lock and obs.lock_refreshed and pg.role == "primary":
         # Our own primary died but we still hold the lock: bring it back as it was. Patroni does

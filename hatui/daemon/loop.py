@@ -14,7 +14,7 @@ import queue
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -77,6 +77,7 @@ class Daemon:
         self.lock_refreshed_at = float("-inf")  # monotonic time of the last successful lock update
         self.next_run_epoch = time.time()
         self.failsafe_leader_seen: tuple[str, float] | None = None
+        self.start_failed = False  # the last start of PostgreSQL failed (see ha._recover)
         self.fence = FenceClient(None)  # the self-fencing guard; started in run()
         self.lease_refreshed_at = float("-inf")  # monotonic time taken before the last good keepalive
 
@@ -197,8 +198,7 @@ class Daemon:
             decision = decide(obs)
             if decision.has("probe_peers") and cluster is not None:
                 peers = probe_members(cluster, self.name)
-                obs = Observation(obs.settings, obs.pg, cluster, lock_refreshed, peers, obs.rewind_failed,
-                                  obs.failsafe_confirmed, obs.now)
+                obs = replace(obs, cluster=cluster, peers=peers)
                 decision = decide(obs)
             self._execute(decision, cluster)
             self.fence.after_cycle(lock_refreshed, self.view.role in ("primary", "promoted"),
@@ -283,6 +283,7 @@ class Daemon:
             lock_refreshed=lock_refreshed,
             rewind_failed=bool(cluster and self.rewind_failed_for and self.rewind_failed_for == cluster.leader_name),
             now=datetime.now(timezone.utc),
+            start_failed=self.start_failed,
         )
 
     def _observe_postgres(self) -> LocalPostgres:
@@ -366,6 +367,8 @@ class Daemon:
                 completed = False
                 if action.fail_message:
                     log.info("%s", action.fail_message)
+                else:
+                    log.error("%s: the %s action failed", decision.message, action.kind)
                 break
         if completed:
             log.log(level, "%s", decision.message)
@@ -401,7 +404,9 @@ class Daemon:
         except Exception as exc:  # noqa: BLE001
             log.error("failed to start postgres: %s", exc)
             self.view.state = "start failed"
+            self.start_failed = True
             return False
+        self.start_failed = False
         self.view.state = "running"
         return True
 

@@ -932,3 +932,14 @@ def test_paused_leaderless_scheduled_failover_is_not_run() -> None:
                 failover={"member": "pg1", "scheduled_at": "2026-11-26T03:00:00+00:00"})
     d = decide_for(c, "pg1", pg_replica())
     assert "acquire_lock" not in d.kinds
+
+
+def test_lock_holder_whose_postgres_fails_to_start_releases_the_lock() -> None:
+    d = decide(observe(healthy3(), "pg0", pg_stopped(role="primary"), lock_refreshed=True, start_failed=True))
+    assert d.actions == (Action("release_lock"),)
+    assert d.message == "removed leader key after trying and failing to start postgres"
+
+
+def test_replica_whose_postgres_failed_to_start_keeps_trying() -> None:
+    d = decide(observe(healthy3(), "pg1", pg_stopped(), lock_refreshed=False, start_failed=True))
+    assert "release_lock" not in d.kinds and "start" in d.kinds

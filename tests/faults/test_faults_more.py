@@ -1,0 +1,199 @@
+"""More fault scenarios of issue 8: a 3-member etcd losing members, a leader PostgreSQL that
+cannot restart, and synchronous mode losing the primary and its sync standby together.
+
+Same rules as test_faults.py: private clusters (ttl 20, loop_wait 1, retry_timeout 3), a writer
+recording acknowledged commits, a monitor checking there is never more than one writable
+primary, and checks about outcomes and order only (no timing assertions).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import Iterator
+from datetime import datetime, timezone
+
+import pytest
+from faultkit import (FAST, Monitor, Writer, connect, create_table, etcd_get, ids_on, is_writable, log_has, patroni,
+                      wait_healthy)
+
+from servers import EtcdCluster, make_tempdir, remove_tree
+
+pytestmark = pytest.mark.integration
+
+SYNC = {**FAST, "synchronous_mode": True}
+DEMOTION_LINES = ("demoting self", "demoted self", "fencing guard stopped PostgreSQL")
+
+
+@pytest.fixture
+def etcd3() -> Iterator[EtcdCluster]:
+    """A 3-member etcd cluster. Requested before fault_cluster, so it is torn down after the
+    nodes (which need etcd to shut down cleanly)."""
+    base = make_tempdir("hatui-fault-etcd3-")
+    etcd = EtcdCluster(base / "etcd", 3)
+    try:
+        etcd.start().wait_ready()
+        yield etcd
+    finally:
+        etcd.stop()
+        remove_tree(base)
+
+
+def start_load(cluster) -> tuple[Writer, Monitor]:
+    leader = wait_healthy(cluster)
+    create_table(leader)
+    writer, monitor = Writer(cluster), Monitor(cluster)
+    writer.start()
+    monitor.start()
+    writer.wait_acks(20)
+    return writer, monitor
+
+
+def finish(cluster, writer: Writer, monitor: Monitor, async_tail_loss: bool = False):
+    """Recovery (one leader, every member streaming), then: no acknowledged id missing on the
+    surviving primary, never two writable primaries at one check. Returns the leader.
+
+    async_tail_loss: the primary's PostgreSQL crashed under asynchronous replication, so the
+    commits it acknowledged but had not yet streamed may be gone; only such a tail is allowed
+    (no id missing before one that survived)."""
+    leader = wait_healthy(cluster, 180)
+    writer.wait_acks(10)
+    writer.stop()
+    monitor.stop()
+    present = ids_on(leader)
+    missing = sorted(set(writer.acked) - present)
+    if async_tail_loss and missing:
+        survivors_after = [i for i in writer.acked if i in present and i > missing[0]]
+        survived_before_crash = [i for i in survivors_after if i < missing[-1]]
+        assert not survived_before_crash, f"acknowledged ids lost out of order: {missing[:20]}"
+        print(f"async tail lost on the crash: {missing}")
+        missing = []
+    assert not missing, f"acknowledged ids missing on {leader.name}: {missing[:20]} ({len(missing)} in all)"
+    assert not monitor.split, f"two writable primaries at some checks: {monitor.split[:5]}"
+    assert monitor.checks > 0
+    return leader
+
+
+def log_count(node, text: str) -> int:
+    try:
+        return node.log_path.read_text(errors="replace").count(text)
+    except OSError:
+        return 0
+
+
+def demotion_lines(node) -> list[str]:
+    try:
+        lines = node.log_path.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    return [line for line in lines if any(d in line for d in DEMOTION_LINES)]
+
+
+# ---- 1. a 3-member etcd cluster losing members ---------------------------------------------------
+
+
+@pytest.mark.slow
+def test_etcd_cluster_losing_one_then_two_members(etcd3, fault_cluster) -> None:
+    """One etcd member down: quorum holds, nothing happens (same leader, still writable, no
+    demotion). Two down: no quorum, the leader demotes to read-only. Members back: one leader,
+    every member streaming, no acknowledged write lost."""
+    cluster = fault_cluster(2, etcd_hosts=",".join(etcd3.endpoints))
+    writer, monitor = start_load(cluster)
+    old = cluster.node(cluster.leader())
+    steady = f"no action. I am ({old.name}), the leader with the lock"
+
+    # The test reads etcd through member 0 (etcd_endpoint), so members 2 then 1 go down.
+    etcd3.kill_member(2)
+    before = log_count(old, steady)
+    # Many HA cycles (well past retry_timeout) with one member gone.
+    cluster.wait_for(lambda: log_count(old, steady) >= before + 10, 120, "ten steady cycles of the leader")
+    writer.wait_acks(20)
+    assert is_writable(old)
+    assert cluster.leader() == old.name
+    assert etcd_get(cluster, "/service/batman/leader") == old.name
+    assert all(not demotion_lines(n) for n in cluster.nodes), [demotion_lines(n) for n in cluster.nodes]
+
+    etcd3.kill_member(1)  # quorum lost: no lease can be renewed, no key read linearizably
+    print(f"etcd quorum lost at {datetime.now(timezone.utc):%H:%M:%S.%f} UTC")
+    cluster.wait_for(lambda: not any(is_writable(n) for n in cluster.nodes), 90, "no writable primary")
+    assert any("DCS is not accessible" in line or "failed to update leader lock" in line
+               for line in demotion_lines(old)), demotion_lines(old)
+    print(f"{old.name} after the quorum loss: {demotion_lines(old)[:2]}")
+
+    etcd3.start_member(1)
+    etcd3.start_member(2)
+    finish(cluster, writer, monitor)
+
+
+# ---- 2. a leader PostgreSQL that cannot restart --------------------------------------------------
+
+
+def test_leader_postgres_that_cannot_restart(fault_cluster) -> None:
+    """A setting that stops PostgreSQL from starting (ALTER SYSTEM naming a preload library that
+    does not exist, a classic operator slip) takes effect when the leader's PostgreSQL crashes.
+    The daemon's restart in place fails; it must let go of the lock so the replica takes over
+    (Patroni, spec 2.2 item 7: 'removed leader key after trying and failing to start postgres').
+
+    (This test found that hatui used to retry the start every cycle while keeping the lock.)"""
+    cluster = fault_cluster(2)
+    writer, monitor = start_load(cluster)
+    old = cluster.node(cluster.leader())
+    new = next(n for n in cluster.nodes if n is not old)
+    with connect(old) as conn:
+        # postgresql.auto.conf is not replicated and the daemon does not rewrite it.
+        conn.execute("ALTER SYSTEM SET shared_preload_libraries = 'hatui_no_such_library'")
+    pid = old.postmaster_pid()
+    assert pid
+    os.kill(pid, signal.SIGKILL)
+    cluster.wait_for(lambda: is_writable(new), 120, f"{new.name} promoted")
+    assert log_has(old, "removed leader key after trying and failing to start postgres")
+    assert log_has(old, "failed to start postgres")
+    assert not is_writable(old)
+    # The operator repairs the setting; the old leader rejoins as a replica.
+    auto = old.data_dir / "postgresql.auto.conf"
+    auto.write_text("".join(line for line in auto.read_text().splitlines(keepends=True)
+                            if "hatui_no_such_library" not in line))
+    leader = finish(cluster, writer, monitor, async_tail_loss=True)
+    assert leader is new
+
+
+# ---- 3. synchronous mode: primary and sync standby lost together ---------------------------------
+
+
+def sync_key(cluster) -> dict:
+    raw = etcd_get(cluster, "/service/batman/sync")
+    return json.loads(raw) if raw else {}
+
+
+def test_sync_mode_primary_and_sync_standby_lost_together(fault_cluster) -> None:
+    """synchronous_mode on, 3 nodes: the primary and its synchronous standby die together. The
+    asynchronous replica may lack acknowledged commits, so it must not be promoted; once the
+    synchronous standby is back, it (or the old leader) leads with every acknowledged write."""
+    cluster = fault_cluster(3, dcs=SYNC)
+    leader = wait_healthy(cluster)
+    others = [n for n in cluster.nodes if n is not leader]
+    cluster.wait_for(lambda: sync_key(cluster).get("sync_standby") in {n.name for n in others}, 60,
+                     "/sync naming a standby")
+    sync_name = sync_key(cluster)["sync_standby"]
+    sync = cluster.node(sync_name)
+    lone = next(n for n in others if n is not sync)
+    writer, monitor = start_load(cluster)
+    assert sync_key(cluster).get("sync_standby") == sync.name  # the same standby under load
+    cluster.kill_node(leader.name, postgres_too=True)
+    cluster.kill_node(sync.name, postgres_too=True)
+    reason = f"{lone.name} is not a synchronous standby and synchronous mode is on"
+    cluster.wait_for(lambda: log_has(lone, reason), 90, f"{lone.name} refusing to race")
+    # Let the lease expire fully and a few more cycles run: still nobody may take over.
+    cluster.wait_for(lambda: etcd_get(cluster, "/service/batman/leader") is None, 60, "the leader key gone")
+    seen = log_count(lone, reason)
+    cluster.wait_for(lambda: log_count(lone, reason) >= seen + 5, 60, "five more cycles")
+    assert not is_writable(lone)
+    assert patroni(lone).get("role") != "primary"
+    assert etcd_get(cluster, "/service/batman/leader") is None
+    # The synchronous standby's host comes back: it holds every acknowledged commit.
+    cluster.start_node(cluster.nodes.index(sync))
+    cluster.wait_for(lambda: etcd_get(cluster, "/service/batman/leader") == sync.name, 120,
+                     f"{sync.name} taking over")
+    cluster.start_node(cluster.nodes.index(leader))
+    assert finish(cluster, writer, monitor) is sync
