@@ -668,10 +668,10 @@ class Daemon:
         """After a promotion, add the timeline(s) we branched from to the `history` key."""
         try:
             cluster = self.store.read()
-            tl = self.pg.timeline_running() if hasattr(self.pg, "timeline_running") else None
-            if tl is None:
-                tl = queries.fetch_state(self.pg).timeline
+            tl = queries.fetch_state(self.pg).timeline or self.view.timeline
             lines = self.pg.read_history_file(tl) if tl and tl > 1 else []
+            if not lines:
+                log.info("timeline history not written yet: no history file for timeline %s", tl)
         except Exception as exc:  # noqa: BLE001
             log.warning("could not update the timeline history: %s", exc)
             return

@@ -251,6 +251,7 @@ def test_switchover_moves_the_leader_and_history_records_it(hatui: Live) -> None
     table = {r[0]: r for r in rows(hatui("list"))}
     assert table[replica][2] == "Leader" and table[leader][2:4] == ["Replica", "streaming"]
 
+    hatui.c.wait_for(lambda: len(history_of(hatui)) == history_before + 1, 10, "the switchover's history line")
     history = hatui("history")
     assert history.exit_code == 0, history.output
     lines = history.stdout.splitlines()
@@ -270,7 +271,9 @@ def test_failover_to_a_named_replica(hatui: Live) -> None:
     result = hatui("failover", "--candidate", replica, "--force")
     assert result.exit_code == 0, result.output
     assert hatui.healthy() == (replica, leader)
-    assert history_of(hatui)[-1].new_leader == replica
+    # The new leader writes the history key right after promoting, or at the latest in its next cycle.
+    hatui.c.wait_for(lambda: history_of(hatui) and history_of(hatui)[-1].new_leader == replica, 10,
+                     "the history line of the failover")
 
 
 def test_switchover_prompts_then_the_answer_no_changes_nothing(hatui: Live) -> None:
