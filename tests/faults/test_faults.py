@@ -20,50 +20,12 @@ import subprocess
 import sys
 
 import pytest
-from faultkit import (FAST, Monitor, Writer, connect, create_table, etcd_get, ids_on, is_writable, log_has, patroni,
-                      wait_healthy)
+from faultkit import (FAST, Monitor, Writer, connect, create_table, etcd_get, finish, ids_on, is_writable, log_has,
+                      patroni, start_load, wait_healthy)
 
 pytestmark = pytest.mark.integration
 
 FENCING_OFF = {"fencing": {"enabled": False}}
-
-
-def start_load(cluster) -> tuple[Writer, Monitor]:
-    leader = wait_healthy(cluster)
-    create_table(leader)
-    writer, monitor = Writer(cluster), Monitor(cluster)
-    writer.start()
-    monitor.start()
-    writer.wait_acks(20)
-    return writer, monitor
-
-
-def finish(cluster, writer: Writer, monitor: Monitor, allow_split: bool = False, async_tail_loss: bool = False):
-    """Recovery, then the scenario's invariants. Returns the surviving leader.
-
-    async_tail_loss: every server went down at once, so with asynchronous replication the last
-    commits acknowledged by the old primary may not have reached the member that wins (within
-    maximum_lag_on_failover, as in Patroni; only synchronous mode rules that out). Then the only
-    loss allowed is a tail: no acknowledged id missing before one that survived."""
-    leader = wait_healthy(cluster, 180)
-    writer.wait_acks(10)  # the application writes again through the new leader
-    writer.stop()
-    monitor.stop()
-    present = ids_on(leader)
-    missing = sorted(set(writer.acked) - present)
-    if async_tail_loss and missing:
-        before_fault = [i for i in writer.acked if i < missing[0]]
-        after = [i for i in writer.acked if i > missing[-1]]
-        assert set(before_fault) <= present and set(after) <= present
-        assert [i for i in sorted(writer.acked) if missing[0] <= i <= missing[-1]] == missing, "a gap, not a tail"
-        assert all(writer.acked[i] == writer.acked[missing[0]] for i in missing), "lost ids from two servers"
-        print(f"asynchronous replication: {len(missing)} acknowledged id(s) lost at the tail: {missing}")
-        missing = []
-    assert not missing, f"acknowledged ids missing on {leader.name}: {missing[:20]} ({len(missing)} in all)"
-    if not allow_split:
-        assert not monitor.split, f"two writable primaries at some checks: {monitor.split[:5]}"
-    assert monitor.checks > 0
-    return leader
 
 
 def test_kill9_leader_daemon_with_fencing(fault_cluster) -> None:

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 
 import pytest
-from faultkit import (FAST, Monitor, Writer, connect, create_table, etcd_get, ids_on, is_writable, log_has, patroni,
-                      wait_healthy)
+from faultkit import (FAST, Monitor, Writer, connect, create_table, etcd_get, finish, ids_on, is_writable, log_has,
+                      patroni, start_load, wait_healthy)
 
 from servers import EtcdCluster, make_tempdir, remove_tree
 
@@ -38,41 +38,6 @@ def etcd3() -> Iterator[EtcdCluster]:
     finally:
         etcd.stop()
         remove_tree(base)
-
-
-def start_load(cluster) -> tuple[Writer, Monitor]:
-    leader = wait_healthy(cluster)
-    create_table(leader)
-    writer, monitor = Writer(cluster), Monitor(cluster)
-    writer.start()
-    monitor.start()
-    writer.wait_acks(20)
-    return writer, monitor
-
-
-def finish(cluster, writer: Writer, monitor: Monitor, async_tail_loss: bool = False):
-    """Recovery (one leader, every member streaming), then: no acknowledged id missing on the
-    surviving primary, never two writable primaries at one check. Returns the leader.
-
-    async_tail_loss: the primary's PostgreSQL crashed under asynchronous replication, so the
-    commits it acknowledged but had not yet streamed may be gone; only such a tail is allowed
-    (no id missing before one that survived)."""
-    leader = wait_healthy(cluster, 180)
-    writer.wait_acks(10)
-    writer.stop()
-    monitor.stop()
-    present = ids_on(leader)
-    missing = sorted(set(writer.acked) - present)
-    if async_tail_loss and missing:
-        survivors_after = [i for i in writer.acked if i in present and i > missing[0]]
-        survived_before_crash = [i for i in survivors_after if i < missing[-1]]
-        assert not survived_before_crash, f"acknowledged ids lost out of order: {missing[:20]}"
-        print(f"async tail lost on the crash: {missing}")
-        missing = []
-    assert not missing, f"acknowledged ids missing on {leader.name}: {missing[:20]} ({len(missing)} in all)"
-    assert not monitor.split, f"two writable primaries at some checks: {monitor.split[:5]}"
-    assert monitor.checks > 0
-    return leader
 
 
 def log_count(node, text: str) -> int:
