@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .. import config as cfg
@@ -293,5 +293,3 @@ class DaemonBackend:
         lsn = d.view.replay_lsn or d.view.xlog_location or 0
         return 200, "Accepted", {"lsn": str(lsn)}
 
-
-_ = (datetime, timezone)

@@ -9,7 +9,6 @@ cycle through `Request` objects, so an operator's restart never races an HA acti
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import signal
 import threading
@@ -23,8 +22,8 @@ from ..dcs import ClusterStore, ClusterWatcher, DCSError, LeaseExpired
 from ..etcd_gateway import EtcdGateway
 from . import failsafe, queries, sync
 from .fence import FenceClient
-from .ha import Action, Decision, LocalPostgres, NodeSettings, Observation, decide
-from .member import NodeView, member_data, patroni_status
+from .ha import Action, Decision, LocalPostgres, Observation, decide
+from .member import NodeView, member_data
 from .node import NodeRuntime
 from .peers import probe_members, probe_one
 
@@ -78,6 +77,7 @@ class Daemon:
         self.next_run_epoch = time.time()
         self.failsafe_leader_seen: tuple[str, float] | None = None
         self.start_failed = False  # the last start of PostgreSQL failed (see ha._recover)
+        self._view_stale = False  # _keep_lease wrote the leader key: read the cluster again
         self.fence = FenceClient(None)  # the self-fencing guard; started in run()
         self.lease_refreshed_at = float("-inf")  # monotonic time taken before the last good keepalive
 
@@ -190,7 +190,10 @@ class Daemon:
                 lock_refreshed = self._keep_lease(cluster)
                 if lock_refreshed and not cluster.is_paused:
                     self.fence.beat(self.lease_refreshed_at, self.lease_ttl, self.lease)
-                cluster = self._read_cluster_fast() or cluster
+                if self._view_stale:
+                    # The leader key was just moved to our lease (or we lost it to someone): decide
+                    # on what etcd holds now. A plain keepalive changes no key, so no second read.
+                    cluster = self._read_cluster_fast() or cluster
             self._serve_requests(cluster)
             self._run_scheduled_restart(cluster)
             obs = self._observe(cluster, lock_refreshed)
@@ -247,6 +250,7 @@ class Daemon:
 
         Returns True when we hold the lock and refreshed it this cycle.
         """
+        self._view_stale = False
         try:
             started = time.monotonic()
             if self.lease is None or self.lease_ttl != self.dynamic.ttl:
@@ -266,6 +270,7 @@ class Daemon:
             if cluster.leader is not None and cluster.leader.lease != self.lease:
                 # After a restart of the daemon (or a new lease) the key still names us but
                 # lives on the old lease: move it to ours with a compare-on-value write.
+                self._view_stale = True
                 if not self.store.hold_leader(self.name, self.lease):
                     return False
                 self.last_member_data = None
@@ -942,4 +947,3 @@ def _int(value: Any) -> int | None:
 def install_signal_handlers(daemon: Daemon) -> None:
     signal.signal(signal.SIGTERM, daemon.request_stop)
     signal.signal(signal.SIGINT, daemon.request_stop)
-    _ = os  # imported for callers that fork

@@ -7,7 +7,6 @@ reads as HA logic and not as dictionary plumbing.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import psycopg
@@ -15,7 +14,7 @@ import psycopg
 from .. import config as cfg
 from ..config import DynamicConfig, NodeConfig
 from .ha import NodeSettings
-from .postgres import Postgres, StandbyConfig, make_conninfo
+from .postgres import Postgres, StandbyConfig
 
 
 class NodeRuntime:
@@ -191,5 +190,3 @@ class NodeRuntime:
 def _opt_str(value: Any) -> str | None:
     return None if value is None else str(value)
 
-
-_ = (os, make_conninfo)

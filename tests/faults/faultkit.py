@@ -7,7 +7,6 @@ writes while which other one did), never about how long something took.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from pathlib import Path
@@ -37,8 +36,7 @@ def connect(node: LocalNode, timeout: int = 2, **kw) -> psycopg.Connection:
 
 
 def patroni(node: LocalNode) -> dict:
-    status, body = node.rest("/patroni", timeout=2.0)
-    return body if status == 200 and isinstance(body, dict) else {}
+    return node.patroni()
 
 
 def is_writable(node: LocalNode) -> bool:
@@ -183,14 +181,7 @@ def tail(path: Path, lines: int = 60) -> str:
 
 
 def etcd_get(cluster: LocalCluster, key: str) -> str | None:
-    import base64
-    import urllib.request
-
-    body = json.dumps({"key": base64.b64encode(key.encode()).decode()}).encode()
-    req = urllib.request.Request(f"http://{cluster.etcd_endpoint}/v3/kv/range", body)
-    with urllib.request.urlopen(req, timeout=3) as r:
-        kvs = json.loads(r.read()).get("kvs") or []
-    return base64.b64decode(kvs[0]["value"]).decode() if kvs else None
+    return cluster.etcd_get(key)
 
 
 def start_load(cluster) -> tuple[Writer, Monitor]:

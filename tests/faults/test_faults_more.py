@@ -15,8 +15,7 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 
 import pytest
-from faultkit import (FAST, Monitor, Writer, connect, create_table, etcd_get, finish, ids_on, is_writable, log_has,
-                      patroni, start_load, wait_healthy)
+from faultkit import FAST, connect, etcd_get, finish, is_writable, log_has, patroni, start_load, wait_healthy
 
 from servers import EtcdCluster, make_tempdir, remove_tree
 

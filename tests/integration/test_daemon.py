@@ -14,32 +14,12 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from hatui.launcher import LocalCluster, LocalNode
+from hatui.launcher import LocalCluster
 from servers import make_tempdir, remove_tree
 
 pytestmark = pytest.mark.integration
 
 FAST = {"ttl": 20, "loop_wait": 1, "retry_timeout": 3}
-
-
-def connect(node: LocalNode) -> psycopg.Connection:
-    return node.connect()
-
-
-def patroni(node: LocalNode) -> dict:
-    return node.patroni()
-
-
-def streaming(node: LocalNode) -> bool:
-    return node.is_streaming()
-
-
-def is_writable(node: LocalNode) -> bool:
-    return node.is_writable()
-
-
-def etcd_get(cluster: LocalCluster, key: str) -> str | None:
-    return cluster.etcd_get(key)
 
 
 def dump_logs(cluster: LocalCluster) -> None:
@@ -62,7 +42,7 @@ def make_cluster(request: pytest.FixtureRequest) -> Iterator:
         made.append((cluster, base))
         cluster.start()
         for node in cluster.nodes[1:]:
-            cluster.wait_for(lambda n=node: streaming(n), 90, f"{node.name} streaming")
+            cluster.wait_for(lambda n=node: n.is_streaming(), 90, f"{node.name} streaming")
         return cluster
 
     yield make
@@ -80,28 +60,28 @@ def test_bootstrap_one_leader_and_streaming_replicas(make_cluster) -> None:
     cluster = make_cluster(3)
     leader = cluster.node(cluster.leader())
     assert leader.name == "postgresql0"
-    with connect(leader) as conn:
+    with leader.connect() as conn:
         conn.execute("CREATE TABLE talk (id int PRIMARY KEY, said text)")
         conn.execute("INSERT INTO talk VALUES (1, 'hello from the leader')")
     for replica in cluster.nodes[1:]:
         def has_row(r=replica) -> bool:
             try:
-                with connect(r) as conn:
+                with r.connect() as conn:
                     return conn.execute("SELECT said FROM talk WHERE id = 1").fetchone() == ("hello from the leader",)
             except psycopg.Error:
                 return False
         cluster.wait_for(has_row, 30, f"the row on {replica.name}")
-        assert patroni(replica)["role"] == "replica"
+        assert replica.patroni()["role"] == "replica"
     def members() -> dict:
         return {m["name"]: m for m in cluster.node("postgresql0").rest("/cluster")[1]["members"]}
     # The member keys are written once per loop_wait: wait for the replicas' to say streaming.
     cluster.wait_for(lambda: {members()[n]["state"] for n in ("postgresql1", "postgresql2")} == {"streaming"},
                      10, "member keys showing streaming")
     assert members()["postgresql0"]["role"] == "leader"
-    assert etcd_get(cluster, "/service/batman/initialize") == patroni(leader)["database_system_identifier"]
-    config = json.loads(etcd_get(cluster, "/service/batman/config"))
+    assert cluster.etcd_get("/service/batman/initialize") == leader.patroni()["database_system_identifier"]
+    config = json.loads(cluster.etcd_get("/service/batman/config"))
     assert config["ttl"] == 20 and config["loop_wait"] == 1
-    member_key = json.loads(etcd_get(cluster, "/service/batman/members/postgresql1"))
+    member_key = json.loads(cluster.etcd_get("/service/batman/members/postgresql1"))
     assert member_key["role"] == "replica" and member_key["state"] == "running"
     assert member_key["conn_url"] == f"postgres://127.0.0.1:{cluster.node('postgresql1').pg_port}/postgres"
 
@@ -110,12 +90,12 @@ def test_leader_crash_promotes_a_replica_and_records_history(make_cluster) -> No
     cluster = make_cluster(2)
     old, new = cluster.node("postgresql0"), cluster.node("postgresql1")
     cluster.kill_node(old.name, postgres_too=True)
-    cluster.wait_for(lambda: is_writable(new), 90, "postgresql1 writable")
-    cluster.wait_for(lambda: etcd_get(cluster, "/service/batman/leader") == "postgresql1", 10, "leader key")
-    history = cluster.wait_for(lambda: json.loads(etcd_get(cluster, "/service/batman/history") or "[]"), 20,
+    cluster.wait_for(lambda: new.is_writable(), 90, "postgresql1 writable")
+    cluster.wait_for(lambda: cluster.etcd_get("/service/batman/leader") == "postgresql1", 10, "leader key")
+    history = cluster.wait_for(lambda: json.loads(cluster.etcd_get("/service/batman/history") or "[]"), 20,
                                "a history line")
     assert history[-1][0] == 1 and history[-1][4] == "postgresql1"
-    cluster.wait_for(lambda: patroni(new).get("timeline") == 2, 10, "timeline 2 in /patroni")
+    cluster.wait_for(lambda: new.patroni().get("timeline") == 2, 10, "timeline 2 in /patroni")
     assert "promoted self to leader by acquiring session lock" in new.log_path.read_text()
 
 
@@ -123,16 +103,16 @@ def test_daemon_kill_split_brain_write_is_rewound_away(make_cluster) -> None:
     # Fencing off: the Patroni behaviour the talk shows, where the old primary keeps taking writes.
     cluster = make_cluster(2, extra_node={"fencing": {"enabled": False}})
     old, new = cluster.node("postgresql0"), cluster.node("postgresql1")
-    with connect(old) as conn:
+    with old.connect() as conn:
         conn.execute("CREATE TABLE before_split (id int)")
     cluster.kill_node(old.name, postgres_too=False)
-    cluster.wait_for(lambda: is_writable(new), 90, "postgresql1 promoted")
+    cluster.wait_for(lambda: new.is_writable(), 90, "postgresql1 promoted")
     # The old primary's PostgreSQL still runs unmanaged and accepts this write: the split brain.
-    with connect(old) as conn:
+    with old.connect() as conn:
         conn.execute("CREATE TABLE splitbrain ()")
     cluster.start_node(0)
-    cluster.wait_for(lambda: streaming(old), 90, "the old primary rejoins as a replica")
-    with connect(old) as conn:
+    cluster.wait_for(lambda: old.is_streaming(), 90, "the old primary rejoins as a replica")
+    with old.connect() as conn:
         assert conn.execute("SELECT to_regclass('splitbrain')").fetchone() == (None,)
         assert conn.execute("SELECT to_regclass('before_split')").fetchone() == ("before_split",)
         assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)
@@ -150,8 +130,8 @@ def test_clean_stop_hands_over_the_lock(make_cluster) -> None:
     assert "released the leader lock on shutdown" in old.log_path.read_text()
     # The key was deleted, not left to expire: the replica wins well before ttl (20 s) runs out,
     # which the benchmark measures; here only the outcome is checked.
-    cluster.wait_for(lambda: is_writable(new), 30, "postgresql1 promoted")
-    assert etcd_get(cluster, "/service/batman/leader") == "postgresql1"
+    cluster.wait_for(lambda: new.is_writable(), 30, "postgresql1 promoted")
+    assert cluster.etcd_get("/service/batman/leader") == "postgresql1"
 
 
 def test_etcd_down_makes_the_primary_read_only_and_heals(make_cluster) -> None:
@@ -160,7 +140,7 @@ def test_etcd_down_makes_the_primary_read_only_and_heals(make_cluster) -> None:
     assert cluster.etcd is not None
     cluster.etcd.signal(19)  # SIGSTOP: etcd hangs, as on a network partition
     try:
-        cluster.wait_for(lambda: not is_writable(leader), 60, "the primary turns read-only")
+        cluster.wait_for(lambda: not leader.is_writable(), 60, "the primary turns read-only")
         # Which check notices first depends on timing: the lease keepalive or the cluster read.
         reasons = ("demoted self because DCS is not accessible and I was a leader",
                    "demoted self because failed to update leader lock in DCS")
@@ -169,6 +149,6 @@ def test_etcd_down_makes_the_primary_read_only_and_heals(make_cluster) -> None:
     finally:
         cluster.etcd.signal(18)  # SIGCONT
     def one_leader() -> bool:
-        writable = [n for n in cluster.nodes if is_writable(n)]
-        return len(writable) == 1 and all(streaming(n) for n in cluster.nodes if n not in writable)
+        writable = [n for n in cluster.nodes if n.is_writable()]
+        return len(writable) == 1 and all(n.is_streaming() for n in cluster.nodes if n not in writable)
     cluster.wait_for(one_leader, 90, "one leader and a streaming replica again")

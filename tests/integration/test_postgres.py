@@ -8,12 +8,9 @@ test failed.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -24,6 +21,9 @@ import pytest
 from hatui.daemon import queries
 from hatui.daemon.postgres import Postgres, PostgresError, needs_rewind
 from hatui.pgbin import find_bin_dir
+from servers import _pid_alive as pid_alive
+from servers import free_port, make_tempdir, remove_tree
+from servers import process_owner_uid as owner_uid
 
 pytestmark = pytest.mark.integration
 
@@ -37,12 +37,6 @@ REPLICATION = ("replicator", "rep-pass")
 REWIND = ("rewinder", "rw-pass")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_until(check: Callable[[], object], what: str, timeout: float = 30.0) -> object:
     deadline = time.monotonic() + timeout
     while True:
@@ -54,27 +48,11 @@ def wait_until(check: Callable[[], object], what: str, timeout: float = 30.0) ->
         time.sleep(0.1)
 
 
-def pid_alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state not in ("Z", "X")
-
-
-def owner_uid(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("Uid:"):
-            return int(line.split()[1])
-    raise AssertionError(f"no Uid line for pid {pid}")
-
-
 class Servers:
     """Creates Postgres objects in one temp dir and cleans up after them."""
 
     def __init__(self) -> None:
-        self.base = tempfile.mkdtemp(prefix="hatui-pgtest-", dir="/tmp")
-        os.chmod(self.base, 0o755)
+        self.base = str(make_tempdir("hatui-pgtest-"))
         self.nodes: list[Postgres] = []
         self.extra_pids: list[int] = []
 
@@ -122,7 +100,7 @@ class Servers:
         deadline = time.monotonic() + 10
         while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
             time.sleep(0.05)
-        shutil.rmtree(self.base, ignore_errors=True)
+        remove_tree(self.base)
 
 
 @pytest.fixture
