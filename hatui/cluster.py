@@ -420,7 +420,7 @@ class SyncState:
     def to_value(self) -> str:
         return json.dumps(
             {"leader": self.leader, "quorum": self.quorum,
-             "sync_standby": ",".join(self.sync_standby) if self.sync_standby else None},
+             "sync_standby": ",".join(sorted(self.sync_standby)) if self.sync_standby else None},
             separators=(",", ":"),
         )
 

@@ -133,7 +133,10 @@ class DaemonBackend:
         sync = cluster.sync
         sync_mode = cluster.config is not None and cluster.config.synchronous_mode not in ("off", "")
         if candidate:
-            if sync_mode and sync is not None and not sync.matches(candidate):
+            # Only a switchover must go to a synchronous standby. A failover to a named member is
+            # the operator's explicit choice when the sync set is gone (spec 2.6): it may pick an
+            # asynchronous replica, accepting that the commits only the lost pair had are gone.
+            if action == "switchover" and sync_mode and sync is not None and not sync.matches(candidate):
                 raise ApiRefusal(412, "candidate name does not match with sync_standby")
             if cluster.member(candidate) is None:
                 raise ApiRefusal(412, "candidate does not exists")

@@ -462,6 +462,34 @@ def _sync_allowed(cluster: Cluster) -> set[str] | None:
     return set(cluster.sync.sync_standby) | {cluster.sync.leader}
 
 
+def _quorum_shortfall(obs: Observation, my_pos: int) -> str | None:
+    """Why the `/sync` quorum does not let us promote, or None when it does (sync.py explains q).
+
+    `/sync` (q, V) says: any q + 1 voters include one with every acknowledged commit. We have
+    them all if we see q + 1 voters, ourselves included, at or behind our own WAL position (one
+    ahead already made us lose), or the old leader there. With q = 0 (synchronous_mode on, the
+    settled state) a voter needs nobody else."""
+    cluster = obs.cluster
+    assert cluster is not None
+    sync, me = cluster.sync, obs.name
+    if me == sync.leader:
+        return None
+    voters = set(sync.sync_standby)
+    seen = {me} & voters
+    for peer in (obs.peers or {}).values():
+        if not peer.reachable or peer.wal_position is None or peer.wal_position > my_pos or peer.role == "primary":
+            continue
+        if peer.name == sync.leader:
+            return None
+        if peer.name in voters:
+            seen.add(peer.name)
+    needed = sync.quorum + 1
+    if len(seen) >= needed:
+        return None
+    return (f"Quorum requirement {needed} can't be reached: {len(seen)} of the voters {sorted(voters)} "
+            f"seen at or behind my wal position")
+
+
 def _others_can_take_over(obs: Observation, allowed: set[str] | None, exclude: set[str]) -> bool:
     """Is some other reachable member fit to win a race (Patroni's is_failover_possible)?
 
@@ -525,6 +553,11 @@ def _unhealthy_cluster(obs: Observation) -> Decision:
     if is_primary and pg.timeline and cluster.timeline and pg.timeline < cluster.timeline:
         return lose(f"My timeline {pg.timeline} is behind last known cluster timeline {cluster.timeline}")
 
+    # Failsafe (spec 2.9): a primary cut off from etcd may still be running, confirmed by the
+    # members listed in /failsafe. One not in that list never heard from it, so it must not lead.
+    if cluster.config and cluster.config.failsafe_mode and cluster.failsafe and me not in cluster.failsafe:
+        return lose(f"{me} is not in the /failsafe key and failsafe mode is on")
+
     allowed = _sync_allowed(cluster)
     if allowed is not None and me not in allowed:
         return lose(f"{me} is not a synchronous standby and synchronous mode is on")
@@ -575,6 +608,11 @@ def _unhealthy_cluster(obs: Observation) -> Decision:
         if pos == my_pos and peer.failover_priority > obs.settings.failover_priority:
             return lose(f"{peer.name} has equally tolerable WAL position and priority {peer.failover_priority}, "
                         f"while this node has priority {obs.settings.failover_priority}")
+
+    if allowed is not None:
+        short = _quorum_shortfall(obs, my_pos)
+        if short is not None:
+            return lose(short)
 
     acquire = _act("acquire_lock", fail="following new leader after trying and failing to obtain lock")
     cleanup = (_act("clear_failover"),) if fo is not None else ()

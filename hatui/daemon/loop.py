@@ -13,9 +13,10 @@ import queue
 import signal
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ..cluster import Cluster, HistoryEntry, Status, TimelineHistory, parse_lsn
 from ..dcs import ClusterStore, ClusterWatcher, DCSError, LeaseExpired
@@ -383,8 +384,44 @@ class Daemon:
         if handler is None:
             log.error("no handler for action %s", a.kind)
             return False
-        result = handler(a, cluster)
+        if a.kind in _LONG_ACTIONS:
+            with self._lease_kept(a.kind):
+                result = handler(a, cluster)
+        else:
+            result = handler(a, cluster)
         return result is not False
+
+    @contextmanager
+    def _lease_kept(self, what: str) -> Iterator[None]:
+        """Run a long operation (a restart, a clone, a rewind) in the HA thread while a helper
+        thread keeps our etcd lease alive every loop_wait: the leader key (when we hold it) and
+        our member key outlive a restart slower than ttl, as they do in Patroni, whose HA loop
+        goes on beside its restart. The fencing guard is fed only while it is armed (we were the
+        leader at the last cycle) and each keepalive succeeded, so a lost etcd still fences."""
+        stop = threading.Event()
+
+        def keep() -> None:
+            while not stop.wait(max(1.0, float(self.dynamic.loop_wait))):
+                lease = self.lease
+                if lease is None:
+                    continue
+                started = time.monotonic()
+                try:
+                    self.etcd.keepalive(lease)
+                except (DCSError, LeaseExpired) as exc:
+                    log.warning("%s in progress: could not keep the etcd lease alive: %s", what, exc)
+                    continue
+                self.lease_refreshed_at = started
+                if self.fence.armed and not (self.cluster is not None and self.cluster.is_paused):
+                    self.fence.beat(started, self.lease_ttl, lease)
+
+        keeper = threading.Thread(target=keep, name=f"lease-during-{what}", daemon=True)
+        keeper.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            keeper.join(timeout=10)
 
     def _member_address(self, cluster: Cluster | None, name: str | None) -> tuple[str, int] | None:
         if cluster is None or name is None:
@@ -548,6 +585,7 @@ class Daemon:
     def _do_promote(self, a: Action, cluster: Cluster | None) -> bool:
         self.view.role = "promoted"
         self.view.checkpoint_after_promote = False
+        sync.claim(self, cluster)
         # The config files stay as they are until the promotion is done: PostgreSQL itself
         # removes standby.signal at the end of recovery and fails if it is already gone.
         try:
@@ -856,7 +894,8 @@ class Daemon:
             standby = self.rt.standby_config(None)
         self.pg.write_config(self.rt.effective_parameters(self.dynamic), self.rt.pg_hba(self.dynamic), standby)
         try:
-            self.pg.restart(timeout=float(req.params.get("timeout") or 60))
+            with self._lease_kept("restart"):
+                self.pg.restart(timeout=float(req.params.get("timeout") or 60))
         except Exception as exc:  # noqa: BLE001
             self.view.state = "restart failed"
             req.finish(503, f"restart failed: {exc}")
@@ -885,7 +924,9 @@ class Daemon:
             mode, target = self._controldata_role() or "replica", None
         log.info("PostgreSQL is not running: starting it as %s (%s)", mode,
                  req.params.get("reason", "restart requested over the REST API"))
-        if not self._start(mode, target, cluster):
+        with self._lease_kept("start"):
+            started_ok = self._start(mode, target, cluster)
+        if not started_ok:
             req.finish(503, "restart failed")
             return
         self.view.scheduled_restart = None
@@ -933,8 +974,12 @@ class Daemon:
         if started is not None:
             started.set()  # the API answers "reinitialize started" now, showing "creating replica"
         log.info("reinitializing: removing the data directory and cloning from %s", cluster.leader_name)
-        ok = self._do_reinit(Action("reinit", cluster.leader_name), cluster)
+        ok = self._run_action(Action("reinit", cluster.leader_name), cluster)
         req.finish(200 if ok else 503, "reinitialize finished" if ok else "reinitialize failed")
+
+
+# Actions that can outlast ttl (pg_basebackup of a big database, a slow shutdown checkpoint).
+_LONG_ACTIONS = frozenset({"bootstrap", "clone", "reinit", "rewind", "crash_recovery", "start"})
 
 
 def _int(value: Any) -> int | None:

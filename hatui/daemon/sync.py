@@ -1,24 +1,38 @@
 """Synchronous replication (spec 2.8): the leader keeps synchronous_standby_names and `/sync`.
 
-With `synchronous_mode: on` a commit is acknowledged only once a synchronous standby has it, and
-only the members listed in `/sync` (plus the leader) may be promoted automatically (ha.py's
-_sync_allowed). The two are kept in an order that makes `/sync` always safe to believe:
+Two modes, one promise: with synchronous replication on, a failover never loses an acknowledged
+commit, because a member may be promoted automatically only when it provably has every one.
+
+`synchronous_mode: on` (priority): commits wait for `synchronous_node_count` named standbys, and
+`/sync` lists exactly the standbys that have every acknowledged commit. Only they (and the old
+leader) may be promoted automatically (ha.py's _sync_allowed). The order of updates keeps `/sync`
+true at every instant:
 
 * adding a standby: first the GUC (and reload), and only once pg_stat_replication reports it as
   `sync` is it written to `/sync`;
 * removing one: first `/sync`, then the GUC.
 
-So whoever `/sync` names has every acknowledged commit, and a failover to it loses none.
+`synchronous_mode: quorum`: commits wait for ANY k of all the eligible standbys S (k =
+synchronous_node_count), so no single standby is known to have a given commit. `/sync` then holds
+the voters V and a number q such that any q + 1 members of V include one that has every
+acknowledged commit; a candidate must see q + 1 voters (itself included) at or behind its own WAL
+position before it may promote (ha.py's _quorum_votes). For a GUC `ANY k (S)` with S within V
+that holds when q >= |V| - k. Changes go through a state safe for both the old and the new GUC:
+first `/sync` widens to the union of both sets with the larger q, then the GUC changes, and once
+PostgreSQL reports the new set as `quorum`, `/sync` narrows to it.
+
 `synchronous_mode_strict: true` never falls back to asynchronous commits: with no standby to
 choose, the GUC names a placeholder nobody has, and commits wait.
 
-`quorum` mode is treated as `on` (one priority list of synchronous_node_count standbys): safe,
-though not Patroni's ANY-N semantics.
+`maximum_lag_on_syncnode` (> 0) keeps a standby lagging more than that many bytes out of the sync
+set, so that a slow standby does not slow every commit; the reference is the most advanced
+standby when there are several, the primary's own position when there is one.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from ..cluster import Cluster, SyncState
@@ -29,27 +43,110 @@ log = logging.getLogger("hatui.ha")
 STRICT_PLACEHOLDER = "__patroni_strict_sync_replica_placeholder__"
 
 
-def standby_names_value(names: list[str], count: int, strict: bool) -> str:
-    """The GUC: `"a"`, `2 ("a","b")`, the strict placeholder, or '' (asynchronous)."""
+def standby_names_value(names: list[str], count: int, strict: bool, quorum: bool = False) -> str:
+    """The GUC: `"a"`, `2 ("a","b")`, `ANY 1 ("a","b")`, the strict placeholder, or '' (asynchronous)."""
     if not names:
         return f'"{STRICT_PLACEHOLDER}"' if strict else ""
     quoted = ",".join(f'"{n}"' for n in names)
-    return quoted if len(names) == 1 else f"{min(count, len(names))} ({quoted})"
+    k = min(count, len(names))
+    if quorum:
+        return f"ANY {k} ({quoted})"
+    return quoted if len(names) == 1 else f"{k} ({quoted})"
 
 
-def choose(cluster: Cluster, me: str, replication: list[dict], current: list[str], count: int) -> list[str]:
+_COUNT = re.compile(r"^\s*(?:ANY\s+|FIRST\s+)?(\d+)\s*\(", re.IGNORECASE)
+
+
+def guc_state(value: str | None) -> tuple[int, frozenset[str]]:
+    """(k, S) of a synchronous_standby_names value we wrote: commits wait for k of S.
+    The strict placeholder and '' both mean that no standby can acknowledge anything: (0, {})."""
+    names = frozenset(_names_in(value))
+    if not names:
+        return 0, frozenset()
+    match = _COUNT.match(value or "")
+    return (min(int(match.group(1)), len(names)) if match else 1), names
+
+
+def quorum_needed(k: int, synced: frozenset[str], voters: frozenset[str]) -> int:
+    """The smallest q that makes `/sync` (q, voters) safe while PostgreSQL runs with ANY k (synced):
+    every set of k standbys that may acknowledge a commit meets every q + 1 voters a candidate
+    could see. An acknowledging set has at least k - |synced - voters| voters in it, so a view
+    can avoid it only while q + 1 <= |voters| - that many. With k = 0 (asynchronous, or the
+    strict placeholder) nothing but the leader has the latest commits: q = |voters|, no view is
+    ever enough."""
+    inside = max(0, k - len(synced - voters))
+    return len(voters) - inside
+
+
+def quorum_is_safe(k: int, synced: frozenset[str], q: int, voters: frozenset[str]) -> bool:
+    return q >= quorum_needed(k, synced, voters)
+
+
+def choose(cluster: Cluster, me: str, replication: list[dict], current: list[str], count: int,
+           max_lag: int = -1, my_lsn: int | None = None) -> list[str]:
     """Up to `count` streaming members fit to be synchronous, keeping the current ones first
-    (changing the sync set needlessly only opens windows)."""
-    streaming = []
+    (changing the sync set needlessly only opens windows), then by sync_priority (higher first).
+    A standby lagging more than max_lag bytes (when max_lag > 0) is not fit."""
+    rows = []
     for row in replication:
         name = row.get("application_name")
         member = cluster.member(name) if isinstance(name, str) else None
         if member is None or name == me or row.get("state") != "streaming" or member.nofailover or member.nosync:
             continue
-        streaming.append(name)
+        if _sync_priority(member.tags) <= 0:
+            continue
+        rows.append((name, row.get("flush_lsn"), _sync_priority(member.tags)))
+    if max_lag > 0 and rows:
+        positions = [lsn for _n, lsn, _p in rows if isinstance(lsn, int)]
+        reference = max(positions) if len(rows) > 1 and positions else my_lsn
+        if reference is not None:
+            fit = []
+            for name, lsn, prio in rows:
+                if isinstance(lsn, int) and reference - lsn > max_lag:
+                    if name in current:
+                        log.info("%s lags %d bytes behind, more than maximum_lag_on_syncnode (%d): "
+                                 "not synchronous while it catches up", name, reference - lsn, max_lag)
+                    continue
+                fit.append((name, lsn, prio))
+            rows = fit
+    streaming = {name: prio for name, _lsn, prio in rows}
     keep = [n for n in current if n in streaming]
-    rest = sorted(n for n in streaming if n not in keep)
+    rest = sorted((n for n in streaming if n not in keep), key=lambda n: (-streaming[n], n))
     return (keep + rest)[:count]
+
+
+def _sync_priority(tags: dict) -> int:
+    value = tags.get("sync_priority", 1)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 1
+
+
+Sync = tuple[int, frozenset[str]]  # (k, S) of a GUC, or (q, V) of the /sync key
+
+
+def next_step(guc: Sync, dcs: Sync, want: Sync, confirmed: frozenset[str]) -> tuple[str, Sync] | None:
+    """One step from the running GUC and `/sync` towards `want`, never through an unsafe state.
+
+    ("dcs", (q, V)): write `/sync`; ("guc", want): set the GUC and wait for PostgreSQL to report
+    it; None: nothing to do. `dcs` (q, V) covers every GUC PostgreSQL may still run with, so when
+    it widens it grows q by the voters it adds: the guarantee holds for those older GUCs too.
+    `/sync` narrows only once PostgreSQL reports every standby of `want` as synchronous."""
+    (k_g, s_g), (q_d, v_d), (k_w, s_w) = guc, dcs, want
+    if guc != want:
+        if quorum_is_safe(k_g, s_g, q_d, v_d) and quorum_is_safe(k_w, s_w, q_d, v_d):
+            return ("guc", want)
+        if not s_w and v_d:
+            return ("dcs", (0, frozenset()))  # no voters: only the leader may lead, safe for any GUC
+        wide = v_d | s_g | s_w
+        q = max(q_d + len(wide - v_d), quorum_needed(k_g, s_g, wide), quorum_needed(k_w, s_w, wide))
+        return ("dcs", (q, wide))
+    if k_w == 0 or s_w <= confirmed:
+        target = (quorum_needed(k_w, s_w, s_w), s_w)
+        if target != dcs:
+            return ("dcs", target)
+    return None
 
 
 def manage(daemon: Any, cluster: Cluster | None) -> None:
@@ -62,8 +159,7 @@ def manage(daemon: Any, cluster: Cluster | None) -> None:
     if cluster is None or not daemon.dcs_ok or cluster.leader_name != daemon.name or not daemon.pg.is_running():
         return  # keep what PostgreSQL runs with until we know more
     dyn = daemon.dynamic
-    mine = cluster.sync if cluster.sync.leader == daemon.name else SyncState(daemon.name)
-    revision = cluster.sync.mod_revision
+    me = daemon.name
     try:
         if not dyn.is_synchronous:
             if rt.sync_standby_names is not None:
@@ -72,35 +168,64 @@ def manage(daemon: Any, cluster: Cluster | None) -> None:
             if cluster.sync.leader is not None:
                 daemon.store.delete_sync()
             return
-        guc_names = _names_in(rt.sync_standby_names)
-        desired = choose(cluster, daemon.name, daemon.view.replication or [], guc_names,
-                         dyn.synchronous_node_count)
-        # 1. Removals reach /sync before the GUC: /sync never names a standby we stopped waiting for.
-        kept = tuple(n for n in mine.sync_standby if n in desired)
-        if kept != mine.sync_standby or cluster.sync.leader != daemon.name:
-            if mine.sync_standby and kept != mine.sync_standby:
-                log.info("Updating /sync key temporarily from %s to %s", list(mine.sync_standby), list(kept))
-            mine = _write(daemon, SyncState(daemon.name, kept), revision)
-            revision = mine.mod_revision
-        # 2. The GUC.
-        value = standby_names_value(desired, dyn.synchronous_node_count, dyn.synchronous_mode_strict)
-        if value != rt.sync_standby_names:
-            if rt.sync_standby_names is None:
-                log.info("Enabled synchronous replication")
-            if not desired and dyn.synchronous_mode_strict:
-                log.warning("No active replication connections from Patroni members and "
-                            "synchronous_mode_strict is requested. Commits will be delayed.")
-            _set_guc(daemon, value)
-            return  # pg_stat_replication shows the new sync_state next cycle
-        # 3. Additions reach /sync only once PostgreSQL reports them synchronous.
-        confirmed = {r.get("application_name") for r in daemon.view.replication or []
-                     if r.get("sync_state") in ("sync", "quorum")}
-        new = tuple(n for n in desired if n in mine.sync_standby or n in confirmed)
-        if new != mine.sync_standby:
-            log.info("Synchronous standby status assigned to %s", list(new))
-            _write(daemon, SyncState(daemon.name, new), revision)
+        quorum = dyn.synchronous_mode == "quorum"
+        replication = daemon.view.replication or []
+        count = dyn.synchronous_node_count
+        # Quorum commit lists every fit standby and waits for ANY `count` of them.
+        names = choose(cluster, me, replication, _names_in(rt.sync_standby_names),
+                       max(count, len(replication)) if quorum else count,
+                       dyn.maximum_lag_on_syncnode, daemon.view.xlog_location)
+        value = standby_names_value(names, count, dyn.synchronous_mode_strict, quorum)
+        want = guc_state(value)
+        confirmed = frozenset(r.get("application_name") for r in replication
+                              if r.get("sync_state") in ("sync", "quorum"))
+        if cluster.sync.leader == me:
+            state = cluster.sync
+        else:
+            # A new leader claims /sync first, naming nobody: until its own standbys are
+            # confirmed, only it may lead, whatever the previous leader had written.
+            state = _write(daemon, SyncState(me), cluster.sync.mod_revision)
+        for _ in range(3):
+            step = next_step(guc_state(rt.sync_standby_names), (state.quorum, frozenset(state.sync_standby)),
+                             want, confirmed)
+            if step is None:
+                break
+            kind, (n, members) = step
+            if kind == "guc":
+                _apply_guc(daemon, value, names)
+                return  # pg_stat_replication shows the new sync_state next cycle
+            before = list(state.sync_standby)
+            state = _write(daemon, SyncState(me, tuple(sorted(members)), n), state.mod_revision)
+            if members == want[1] and n == quorum_needed(*want, members):
+                log.info("Synchronous standby status assigned to %s%s", sorted(members),
+                         f" (quorum {n}: any {n + 1} of them include one with every commit)" if quorum and members else "")
+            else:
+                log.info("Updating /sync key temporarily from %s to %s (quorum %d)", before, sorted(members), n)
+        if value != rt.sync_standby_names:  # same standbys, other spelling (or first enabling)
+            _apply_guc(daemon, value, names)
     except DCSError as exc:
         log.warning("could not update the /sync key: %s", exc)
+
+
+def claim(daemon: Any, cluster: Cluster | None) -> None:
+    """Before a promotion: `/sync` names us with no standby, so that until our own standbys are
+    confirmed nobody but us may be promoted. The old leader's list is stale the moment we accept
+    a commit: its standbys never saw it."""
+    if cluster is None or not daemon.dynamic.is_synchronous or cluster.sync.leader == daemon.name:
+        return
+    try:
+        _write(daemon, SyncState(daemon.name), cluster.sync.mod_revision)
+    except DCSError as exc:
+        log.warning("could not claim the /sync key before promoting: %s", exc)
+
+
+def _apply_guc(daemon: Any, value: str, names: list[str]) -> None:
+    if daemon.rt.sync_standby_names is None:
+        log.info("Enabled synchronous replication")
+    if not names and daemon.dynamic.synchronous_mode_strict:
+        log.warning("No active replication connections from Patroni members and "
+                    "synchronous_mode_strict is requested. Commits will be delayed.")
+    _set_guc(daemon, value)
 
 
 def _names_in(value: str | None) -> list[str]:

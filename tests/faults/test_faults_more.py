@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import datetime, timezone
 
@@ -161,3 +163,126 @@ def test_sync_mode_primary_and_sync_standby_lost_together(fault_cluster) -> None
                      f"{sync.name} taking over")
     cluster.start_node(cluster.nodes.index(leader))
     assert finish(cluster, writer, monitor) is sync
+
+
+@pytest.mark.slow
+def test_sync_mode_lost_pair_explicit_failover(fault_cluster) -> None:
+    """The same loss of the primary and its synchronous standby, but the operator decides that
+    availability matters more than the commits the asynchronous replica may lack: an explicit
+    `hatui failover --candidate <async replica>` is the one thing that may promote it. The other
+    two members, started again, rejoin it (rewound where they had diverged)."""
+    cluster = fault_cluster(3, dcs=SYNC)
+    leader = wait_healthy(cluster)
+    others = [n for n in cluster.nodes if n is not leader]
+    cluster.wait_for(lambda: sync_key(cluster).get("sync_standby") in {n.name for n in others}, 60,
+                     "/sync naming a standby")
+    sync = cluster.node(sync_key(cluster)["sync_standby"])
+    lone = next(n for n in others if n is not sync)
+    writer, monitor = start_load(cluster)
+    cluster.kill_node(leader.name, postgres_too=True)
+    cluster.kill_node(sync.name, postgres_too=True)
+    reason = f"{lone.name} is not a synchronous standby and synchronous mode is on"
+    cluster.wait_for(lambda: log_has(lone, reason), 90, f"{lone.name} refusing to race")
+    cluster.wait_for(lambda: etcd_get(cluster, "/service/batman/leader") is None, 60, "the leader key gone")
+    assert not is_writable(lone)
+
+    cli = subprocess.run([sys.executable, "-m", "hatui", "--etcd", cluster.etcd_endpoint, "failover",
+                          "batman", "--candidate", lone.name, "--force"],
+                         capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    cluster.wait_for(lambda: etcd_get(cluster, "/service/batman/leader") == lone.name, 60,
+                     f"{lone.name} promoted by the operator")
+    cluster.wait_for(lambda: is_writable(lone), 30, f"{lone.name} writable")
+    cluster.wait_for(lambda: log_has(lone, "promoted self to leader by acquiring session lock"), 30,
+                     "the promotion logged")
+    # /sync now names the new leader (claimed before its promotion): the old pair's claim is gone.
+    assert sync_key(cluster).get("leader") == lone.name
+    cluster.start_node(cluster.nodes.index(sync))
+    cluster.start_node(cluster.nodes.index(leader))
+    # The operator accepted the loss of what only the dead pair had: a tail at most, never a gap.
+    assert finish(cluster, writer, monitor, async_tail_loss=True) is lone
+
+
+def test_quorum_mode_leader_and_one_voter_lost(fault_cluster) -> None:
+    """synchronous_mode quorum, 3 nodes: commits wait for ANY 1 of the two replicas, so neither
+    alone is known to have them all. The leader and one replica die together under load: the
+    other replica must not promote (it cannot see a second voter); once the lost replica's host
+    is back, one of the two takes over with every acknowledged commit."""
+    cluster = fault_cluster(3, dcs={**FAST, "synchronous_mode": "quorum"})
+    leader = wait_healthy(cluster)
+    others = [n for n in cluster.nodes if n is not leader]
+    names = ",".join(sorted(n.name for n in others))
+    cluster.wait_for(lambda: sync_key(cluster) == {"leader": leader.name, "quorum": 1, "sync_standby": names}, 60,
+                     "/sync listing both replicas as voters, quorum 1")
+    with connect(leader) as conn:
+        guc = conn.execute("SHOW synchronous_standby_names").fetchone()[0]
+        states = {r[0]: r[1] for r in conn.execute("SELECT application_name, sync_state FROM pg_stat_replication")}
+    assert guc == "ANY 1 (" + ",".join(f'"{n}"' for n in sorted(n.name for n in others)) + ")"
+    assert states == {n.name: "quorum" for n in others}
+    listing = subprocess.run([sys.executable, "-m", "hatui", "--etcd", cluster.etcd_endpoint, "list", "batman"],
+                             capture_output=True, text=True, timeout=60)
+    assert listing.stdout.count("Quorum Standby") == 2, listing.stdout
+
+    writer, monitor = start_load(cluster)
+    lost, lone = others
+    cluster.kill_node(leader.name, postgres_too=True)
+    cluster.kill_node(lost.name, postgres_too=True)
+    reason = "Quorum requirement 2 can't be reached"
+    cluster.wait_for(lambda: log_has(lone, reason), 90, f"{lone.name} refusing to promote without a second voter")
+    seen = log_count(lone, reason)
+    cluster.wait_for(lambda: log_count(lone, reason) >= seen + 3, 60, "three more cycles")
+    assert not is_writable(lone)
+    assert etcd_get(cluster, "/service/batman/leader") is None
+    cluster.start_node(cluster.nodes.index(lost))
+    cluster.wait_for(lambda: etcd_get(cluster, "/service/batman/leader") in (lost.name, lone.name), 120,
+                     "a voter taking over once it sees the other")
+    cluster.start_node(cluster.nodes.index(leader))
+    new = finish(cluster, writer, monitor)  # strict: no acknowledged id may be missing
+    assert new in (lost, lone)
+
+
+@pytest.mark.slow
+def test_leader_restart_longer_than_ttl_keeps_the_lock(fault_cluster) -> None:
+    """A restart of the leader's PostgreSQL that takes longer than ttl (here its postmaster is
+    frozen, so the shutdown hangs) must not cost the lock: the daemon keeps its lease alive while
+    the restart runs, the replica never takes over, and the leader comes back on the same
+    timeline with every acknowledged commit."""
+    import threading
+    import time
+    import urllib.request
+
+    cluster = fault_cluster(2)
+    leader = wait_healthy(cluster)
+    replica = next(n for n in cluster.nodes if n is not leader)
+    writer, monitor = start_load(cluster)
+    writer.wait_acks(20)
+    postmaster = leader.postmaster_pid()
+    assert postmaster is not None
+    answer: dict = {}
+
+    def restart() -> None:
+        req = urllib.request.Request(f"{leader.api_url}/restart", data=b"{}", method="POST",
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=120) as resp:  # noqa: S310 - loopback test node
+                answer["status"] = resp.status
+        except urllib.error.HTTPError as exc:
+            answer["status"] = exc.code
+
+    os.kill(postmaster, signal.SIGSTOP)
+    try:
+        t = threading.Thread(target=restart, daemon=True)
+        t.start()
+        cluster.wait_for(lambda: log_has(leader, "restarting PostgreSQL"), 30, "the restart started")
+        frozen_until = time.monotonic() + FAST["ttl"] + 8  # well past the lease's ttl
+        while time.monotonic() < frozen_until:
+            assert etcd_get(cluster, "/service/batman/leader") == leader.name
+            time.sleep(0.5)
+    finally:
+        os.kill(postmaster, signal.SIGCONT)
+    t.join(90)
+    assert answer.get("status") == 200, answer
+    assert etcd_get(cluster, "/service/batman/leader") == leader.name
+    assert not log_has(replica, "promoted self to leader")
+    assert finish(cluster, writer, monitor) is leader
+    assert patroni(leader).get("timeline") == 1

@@ -113,7 +113,7 @@ def cluster(members: Iterable[M] = (), *, leader: str | None = None, initialize:
             synchronous_mode: Any = None, maximum_lag_on_failover: int | None = None,
             history: Iterable[Iterable[Any]] | None = None,
             failover: Mapping[str, Any] | None = None,
-            sync: tuple[str | None, Iterable[str]] | None = None,
+            sync: tuple[str | None, Iterable[str]] | None = None, sync_quorum: int = 0,
             optime: int | None = None, leader_lease: int = 7001,
             extra_kvs: Iterable[tuple[str, str]] = ()) -> Cluster:
     """Build a view from etcd-shaped keys. `config=None` writes the default bootstrap config;
@@ -151,7 +151,7 @@ def cluster(members: Iterable[M] = (), *, leader: str | None = None, initialize:
     if sync is not None:
         sync_leader, standbys = sync
         names = sorted(standbys)
-        put("sync", _compact({"leader": sync_leader, "quorum": 0,
+        put("sync", _compact({"leader": sync_leader, "quorum": sync_quorum,
                               "sync_standby": ",".join(names) if names else None}))
     if optime is not None:
         put("status", _compact({"optime": optime, "slots": {}, "retain_slots": []}))

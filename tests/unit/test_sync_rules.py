@@ -35,3 +35,25 @@ def test_choose_keeps_current_and_skips_unfit() -> None:
     assert choose(cluster, "pg0", rows, [], 5) == ["pg1", "pg2"]
     catching_up = [{"application_name": "pg1", "state": "catchup"}]
     assert choose(cluster, "pg0", catching_up, ["pg1"], 1) == []
+
+
+def test_choose_leaves_out_a_standby_lagging_over_maximum_lag_on_syncnode() -> None:
+    cluster = _cluster(_member("pg0"), _member("pg1"), _member("pg2"))
+    rows = [{"application_name": "pg1", "state": "streaming", "flush_lsn": 1_000},
+            {"application_name": "pg2", "state": "streaming", "flush_lsn": 50_000}]
+    # Several standbys: the reference is the most advanced one; pg1 is 49000 bytes behind it.
+    assert choose(cluster, "pg0", rows, ["pg1"], 1, max_lag=10_000, my_lsn=60_000) == ["pg2"]
+    assert choose(cluster, "pg0", rows, ["pg1"], 1, max_lag=100_000, my_lsn=60_000) == ["pg1"]
+    assert choose(cluster, "pg0", rows, ["pg1"], 1, max_lag=-1, my_lsn=60_000) == ["pg1"]  # off
+    # One standby: the reference is the primary's own position.
+    assert choose(cluster, "pg0", rows[1:], ["pg2"], 1, max_lag=5_000, my_lsn=60_000) == []
+    assert choose(cluster, "pg0", rows[1:], ["pg2"], 1, max_lag=20_000, my_lsn=60_000) == ["pg2"]
+
+
+def test_choose_prefers_higher_sync_priority_and_skips_zero() -> None:
+    cluster = _cluster(_member("pg0"), _member("pg1", sync_priority=1), _member("pg2", sync_priority=5),
+                       _member("pg3", sync_priority=0))
+    rows = [{"application_name": n, "state": "streaming"} for n in ("pg1", "pg2", "pg3")]
+    assert choose(cluster, "pg0", rows, [], 1) == ["pg2"]
+    assert choose(cluster, "pg0", rows, [], 5) == ["pg2", "pg1"]
+    assert choose(cluster, "pg0", rows, ["pg1"], 1) == ["pg1"]  # the current one stays
