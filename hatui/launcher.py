@@ -186,6 +186,11 @@ class LocalCluster:
     # Endpoints of an etcd run by the caller (e.g. a 3-member cluster, "h:p,h:p,h:p"): the nodes
     # use it and no private etcd is started; etcd_endpoint/etcd_get then use its first member.
     etcd_hosts: str | None = None
+    # More client ports for the private etcd, beside etcd_port (all on 127.0.0.1), and per-node
+    # etcd3.hosts overrides ({node name: "h:p,..."}): lets a test cut one node's traffic to etcd
+    # by port while the other nodes still reach it (tests/faults/test_partition.py).
+    etcd_extra_client_ports: list[int] = field(default_factory=list)
+    node_etcd_hosts: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.base_dir = Path(self.base_dir).absolute()
@@ -220,8 +225,9 @@ class LocalCluster:
     # ---- etcd --------------------------------------------------------------------------------
     def start_etcd(self, timeout: float = 30.0) -> None:
         url, peer = f"http://{self.etcd_endpoint}", f"http://127.0.0.1:{self.etcd_peer_port}"
+        urls = ",".join([url] + [f"http://127.0.0.1:{p}" for p in self.etcd_extra_client_ports])
         args = [ETCD_BIN, "--name", "hatui-etcd", "--data-dir", str(self.base_dir / "etcd"),
-                "--listen-client-urls", url, "--advertise-client-urls", url,
+                "--listen-client-urls", urls, "--advertise-client-urls", urls,
                 "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
                 "--initial-cluster", f"hatui-etcd={peer}", "--initial-cluster-token", f"hatui-{self.etcd_port}",
                 "--heartbeat-interval", "20", "--election-timeout", "200"]
@@ -246,7 +252,7 @@ class LocalCluster:
             "namespace": "/service/",
             "name": node.name,
             "restapi": {"listen": f"127.0.0.1:{node.api_port}", "connect_address": f"127.0.0.1:{node.api_port}"},
-            "etcd3": {"hosts": self.etcd_hosts or self.etcd_endpoint},
+            "etcd3": {"hosts": self.node_etcd_hosts.get(node.name) or self.etcd_hosts or self.etcd_endpoint},
             "bootstrap": {
                 "dcs": {**self.dcs, "maximum_lag_on_failover": 1048576,
                         "postgresql": {"use_pg_rewind": True, "parameters": {"wal_keep_size": "128MB"}}},

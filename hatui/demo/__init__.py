@@ -133,6 +133,10 @@ def main(argv: list[str]) -> int:
     for s in previous:
         signal.signal(s, on_signal)
     code = 0
+    cleaning = threading.Event()
+    if not headless:
+        threading.Thread(target=_stop_if_the_console_hangs, args=(rt, cleaning), name="demo-reaper",
+                         daemon=True).start()
     try:
         rt.build()
         rt.start_etcd()
@@ -143,14 +147,43 @@ def main(argv: list[str]) -> int:
         say(f"hatui demo: {exc}", file=sys.stderr)
         code = 1
     finally:
+        cleaning.set()
         for s in previous:
             signal.signal(s, signal.SIG_IGN)  # a second Ctrl-C must not interrupt the clean-up
+        # Textual's job-control handlers outlive the console. A closed terminal sends SIGHUP and
+        # SIGCONT, and its SIGCONT handler then raises in here, which would abandon the clean-up.
+        for s in (signal.SIGCONT, signal.SIGTSTP, signal.SIGWINCH):
+            signal.signal(s, signal.SIG_DFL)
         say("hatui demo: stopping everything it started...")
         for line in rt.stop():
             say(f"  {line}")
         for s, h in previous.items():
             signal.signal(s, h)
     return code
+
+
+def _stop_if_the_console_hangs(rt: DemoRuntime, cleaning: threading.Event) -> None:
+    """A stop was asked for (signal, lost terminal) but the console has not returned: a console
+    wedged on a terminal that is gone must not keep the cluster running. Clean up from here and
+    end the process."""
+    rt.stop_requested.wait()
+    if cleaning.wait(CONSOLE_EXIT_GRACE):
+        return  # the main thread is cleaning up
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCONT):
+        try:
+            signal.signal(s, signal.SIG_IGN)
+        except ValueError:
+            pass  # only the main thread may; the handlers left there just set an event
+    say("hatui demo: the console did not close; stopping everything it started...")
+    for line in rt.stop():
+        say(f"  {line}")
+    import os
+
+    os._exit(1)
+
+
+# How long the console may take to close after a stop request before the reaper takes over.
+CONSOLE_EXIT_GRACE = 8.0
 
 
 def _run_headless(rt: DemoRuntime) -> int:
@@ -193,4 +226,6 @@ def _run_console(rt: DemoRuntime) -> int:
     if errors:
         say("hatui demo: " + errors[0], file=sys.stderr)
         return 1
-    return 1 if app.return_code else 0  # non-zero: the console crashed (Textual printed why)
+    # Non-zero: the console crashed (Textual printed why). Not after a stop request: a closed
+    # terminal (SIGHUP) also takes the console's output away, and that is no failure.
+    return 1 if app.return_code and not rt.stop_requested.is_set() else 0

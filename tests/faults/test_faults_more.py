@@ -165,7 +165,6 @@ def test_sync_mode_primary_and_sync_standby_lost_together(fault_cluster) -> None
     assert finish(cluster, writer, monitor) is sync
 
 
-@pytest.mark.slow
 def test_sync_mode_lost_pair_explicit_failover(fault_cluster) -> None:
     """The same loss of the primary and its synchronous standby, but the operator decides that
     availability matters more than the commits the asynchronous replica may lack: an explicit
