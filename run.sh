@@ -3,7 +3,7 @@
 #
 #   ./run.sh demo [ARGS]        hatui demo (private etcd + PostgreSQL nodes on loopback)
 #   ./run.sh test [PYTEST ARGS] the default test suite, in parallel (pytest-xdist)
-#   ./run.sh test-faults [ARGS] the long fault scenarios (tests marked slow)
+#   ./run.sh test-faults [ARGS] the whole fault suite, long scenarios (marked slow) included
 #   ./run.sh bench [ARGS]       bench/run.py
 #   ./run.sh shell [ARGS]       a shell with the venv first on PATH
 #
@@ -171,8 +171,9 @@ case "$cmd" in
         ;;
     test-faults)
         ensure_all
-        # addopts deselects `slow`; a later -m on the command line wins.
-        exec "$VENV/bin/python" -m pytest -m slow tests/faults "$@"
+        # addopts deselects `slow`; a later -m on the command line wins. Every fault scenario, the
+        # long ones included, each cluster on its own free ports (safe in parallel).
+        exec "$VENV/bin/python" -m pytest -m "slow or not slow" -n auto --dist loadgroup tests/faults "$@"
         ;;
     bench)
         ensure_all

@@ -119,6 +119,7 @@ class Daemon:
         """Clean stop: PostgreSQL first, then the lock, so no write can happen without it."""
         paused = bool(self.cluster and self.cluster.is_paused)
         if stop_postgres and not paused and self.pg.is_running():
+            sync.leave(self, "shutting down")
             log.info("stopping PostgreSQL before releasing the lock")
             self.view.state = "stopping"
             self._touch_member(force=True)
@@ -886,6 +887,7 @@ class Daemon:
             self._restart_stopped(req, cluster)
             return
         role = self.view.role
+        left_sync = sync.leave(self, "restarting")
         self.view.state = "restarting"
         self._touch_member(force=True)
         log.info("restarting PostgreSQL (%s)", req.params.get("reason", "requested over the REST API"))
@@ -900,6 +902,9 @@ class Daemon:
             self.view.state = "restart failed"
             req.finish(503, f"restart failed: {exc}")
             return
+        finally:
+            if left_sync:
+                sync.rejoin(self)
         self.view.state = "running"
         self.view.scheduled_restart = None
         try:

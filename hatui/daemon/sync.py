@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from typing import Any
 
 from ..cluster import Cluster, SyncState
@@ -47,7 +48,8 @@ def standby_names_value(names: list[str], count: int, strict: bool, quorum: bool
     """The GUC: `"a"`, `2 ("a","b")`, `ANY 1 ("a","b")`, the strict placeholder, or '' (asynchronous)."""
     if not names:
         return f'"{STRICT_PLACEHOLDER}"' if strict else ""
-    quoted = ",".join(f'"{n}"' for n in names)
+    # ANY k: the order means nothing, so a sorted list keeps the value (and reloads) stable.
+    quoted = ",".join(f'"{n}"' for n in (sorted(names) if quorum else names))
     k = min(count, len(names))
     if quorum:
         return f"ANY {k} ({quoted})"
@@ -217,6 +219,37 @@ def claim(daemon: Any, cluster: Cluster | None) -> None:
         _write(daemon, SyncState(daemon.name), cluster.sync.mod_revision)
     except DCSError as exc:
         log.warning("could not claim the /sync key before promoting: %s", exc)
+
+
+def leave(daemon: Any, why: str) -> bool:
+    """A synchronous standby about to stop (shutdown, restart) first asks the primary to choose
+    another standby, so that commits do not wait for one that is going away (spec 2.8). It marks
+    itself nosync in its member key and waits up to 2 x loop_wait for `/sync` to drop it.
+    Returns True when it marked itself (the caller clears the mark after a restart)."""
+    cluster = daemon.cluster
+    if (cluster is None or not daemon.dcs_ok or not daemon.dynamic.is_synchronous or cluster.is_paused
+            or daemon.view.role == "primary" or not cluster.sync.matches(daemon.name)):
+        return False
+    log.info("Waiting for primary to release us from synchronous standby (%s)", why)
+    daemon.view.tags = {**daemon.view.tags, "nosync": True}
+    daemon._touch_member(force=True)
+    deadline = time.monotonic() + 2 * daemon.dynamic.loop_wait + 1
+    while time.monotonic() < deadline:
+        try:
+            if not daemon.store.read().sync.matches(daemon.name):
+                log.info("released from synchronous standby by the primary")
+                return True
+        except DCSError:
+            break
+        time.sleep(0.2)
+    log.warning("the primary did not release us from synchronous standby in time; going on (%s)", why)
+    return True
+
+
+def rejoin(daemon: Any) -> None:
+    """After a restart: fit to be synchronous again."""
+    daemon.view.tags = dict(daemon.rt.member_tags)
+    daemon._touch_member(force=True)
 
 
 def _apply_guc(daemon: Any, value: str, names: list[str]) -> None:

@@ -285,3 +285,31 @@ def test_leader_restart_longer_than_ttl_keeps_the_lock(fault_cluster) -> None:
     assert not log_has(replica, "promoted self to leader")
     assert finish(cluster, writer, monitor) is leader
     assert patroni(leader).get("timeline") == 1
+
+
+def test_sync_standby_leaves_the_sync_set_before_it_stops(fault_cluster) -> None:
+    """synchronous_mode on, 3 nodes: the synchronous standby is stopped cleanly (SIGTERM) under
+    write load. It first asks the primary to choose the other replica, and only once `/sync` no
+    longer names it does it stop its PostgreSQL: commits never wait on a standby that is going
+    away. Nothing acknowledged is lost, and the stopped node rejoins as an asynchronous replica."""
+    cluster = fault_cluster(3, dcs=SYNC)
+    leader = wait_healthy(cluster)
+    cluster.wait_for(lambda: sync_key(cluster).get("sync_standby") in {n.name for n in cluster.nodes}, 60,
+                     "/sync naming a standby")
+    sync = cluster.node(sync_key(cluster)["sync_standby"])
+    other = next(n for n in cluster.nodes if n is not leader and n is not sync)
+    writer, monitor = start_load(cluster)
+    writer.wait_acks(20)
+    sync.daemon.signal(signal.SIGTERM)
+    sync.daemon.popen.wait(timeout=60)
+    lines = sync.log_path.read_text().splitlines()
+    asked = next(i for i, line in enumerate(lines) if "Waiting for primary to release us from synchronous standby" in line)
+    released = next(i for i, line in enumerate(lines) if "released from synchronous standby by the primary" in line)
+    stopping = next(i for i, line in enumerate(lines) if "stopping PostgreSQL before releasing the lock" in line)
+    assert asked < released < stopping
+    assert sync_key(cluster).get("sync_standby") == other.name
+    writer.wait_acks(20)  # commits go on, acknowledged by the other standby
+    cluster.start_node(cluster.nodes.index(sync))
+    assert finish(cluster, writer, monitor) is leader
+    cluster.wait_for(lambda: cluster.node(sync.name).is_streaming(), 60, f"{sync.name} streaming again")
+    assert sync_key(cluster).get("sync_standby") == other.name  # no needless change back

@@ -943,3 +943,22 @@ def test_lock_holder_whose_postgres_fails_to_start_releases_the_lock() -> None:
 def test_replica_whose_postgres_failed_to_start_keeps_trying() -> None:
     d = decide(observe(healthy3(), "pg1", pg_stopped(), lock_refreshed=False, start_failed=True))
     assert "release_lock" not in d.kinds and "start" in d.kinds
+
+
+# --- failsafe membership (spec 2.9) -----------------------------------------------------------------
+
+def test_a_member_missing_from_failsafe_never_races() -> None:
+    """With failsafe_mode on, a primary cut off from etcd may still run, confirmed by the members
+    listed in /failsafe; a member not listed never heard from it, so it must not take the lock."""
+    failsafe = ('failsafe', '{"pg0":"http://127.0.0.1:8008/patroni","pg2":"http://127.0.0.1:8010/patroni"}')
+    c = cluster([replica("pg1"), replica("pg2")], optime=LSN, config=config_value(failsafe_mode=True),
+                extra_kvs=[failsafe])
+    d = decide_for(c, "pg1", pg_replica(), peers=peers(peer("pg2", lsn=LSN - 1)))
+    assert "acquire_lock" not in d.kinds
+    assert d.notes == ("pg1 is not in the /failsafe key and failsafe mode is on",)
+    d = decide_for(c, "pg2", pg_replica(), peers=peers(peer("pg1", lsn=LSN - 1)))
+    assert d.kinds == ["acquire_lock", "promote"]
+    # failsafe_mode off: the key is stale and means nothing.
+    c = cluster([replica("pg1"), replica("pg2")], optime=LSN, extra_kvs=[failsafe])
+    d = decide_for(c, "pg1", pg_replica(), peers=peers(peer("pg2", lsn=LSN - 1)))
+    assert d.kinds == ["acquire_lock", "promote"]

@@ -163,3 +163,4 @@ def test_transitions_reach_the_settled_state(start, want) -> None:
         kind, value = step
         guc, dcs = (value, dcs) if kind == "guc" else (guc, value)
     assert guc == want and dcs == (quorum_needed(*want, want[1]), want[1])
+
