@@ -27,7 +27,7 @@ import io
 import math
 import re
 import warnings as _pywarnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -556,6 +556,17 @@ def parse_duration(value: Any, default_unit: str = "s") -> int | None:
         if m and not _number_too_big(m.group(1)):
             return int(float(m.group(1)) * _TIME_FACTORS[m.group(2) or default_unit])
     return None
+
+
+def _guc_shown(value: Any) -> str:
+    """A GUC value for a log line or an error: as it would be written, shortened (a hostile
+    config can carry megabytes in one value, and an operator's log must stay readable)."""
+    text = _kind(value) if isinstance(value, (Mapping, list)) else _guc_text(value)
+    return text if len(text) <= 60 else f"{text[:57]}... ({len(text)} characters)"
+
+
+def _short_name(name: str) -> str:
+    return name if len(name) <= 60 else f"{name[:57]}..."
 
 
 def _guc_text(value: Any) -> str:
@@ -1923,10 +1934,11 @@ class DynamicConfig:
         return self.loop_wait + 2 * self.retry_timeout <= self.ttl
 
 
-def safe_dynamic(d: Any) -> tuple[DynamicConfig, list[str]]:
+def safe_dynamic(d: Any, known_parameters: Collection[str] | None = None) -> tuple[DynamicConfig, list[str]]:
     """What a daemon runs with, whatever was written: Patroni's adjustments (spec §3.2), each one a warning.
 
     The stored value is not touched (`.data` is the input); only the effective values change.
+    `known_parameters` (lower case): the local server's parameter names; others are left out.
     """
     warnings: list[str] = []
     if not isinstance(d, Mapping):
@@ -1993,7 +2005,7 @@ def safe_dynamic(d: Any) -> tuple[DynamicConfig, list[str]]:
         warnings.append(f"postgresql is {_kind(pg)}, not a mapping; ignored")
         data.pop("postgresql")
     elif isinstance(pg, Mapping) and isinstance(pg.get("parameters"), Mapping):
-        params, param_warnings = _safe_parameters(pg["parameters"])
+        params, param_warnings = _safe_parameters(pg["parameters"], known_parameters)
         warnings.extend(param_warnings)
         data["postgresql"] = {**pg, "parameters": params}
     elif isinstance(pg, Mapping) and pg.get("parameters") is not None:
@@ -2002,17 +2014,42 @@ def safe_dynamic(d: Any) -> tuple[DynamicConfig, list[str]]:
     return dataclasses.replace(DynamicConfig.from_dict(data), data=dict(d)), warnings
 
 
-def _safe_parameters(params: Mapping[Any, Any]) -> tuple[dict[str, Any], list[str]]:
+# Settings PostgreSQL accepts in postgresql.conf that `postgres --describe-config` does not list
+# (developer and read-only ones; PostgreSQL 13-17). A daemon adds them to the server's own list.
+NOT_DESCRIBED_GUCS = frozenset("""
+allow_in_place_tablespaces allow_system_table_mods application_name backtrace_functions block_size
+config_file data_checksums data_directory_mode debug_assertions debug_discard_caches
+debug_io_direct debug_logical_replication_streaming debug_parallel_query force_parallel_mode
+ignore_checksum_failure ignore_invalid_pages ignore_system_indexes in_hot_standby integer_datetimes
+jit_debugging_support jit_dump_bitcode jit_expressions jit_profiling_support jit_tuple_deforming
+lc_collate lc_ctype max_function_args max_identifier_length max_index_keys post_auth_delay
+pre_auth_delay remove_temp_files_after_crash restrict_nonsystem_relation_kind segment_size
+send_abort_for_crash send_abort_for_kill server_encoding server_version server_version_num
+shared_memory_size shared_memory_size_in_huge_pages ssl_library trace_notify
+trace_recovery_messages trace_sort transaction_deferrable transaction_isolation
+transaction_read_only wal_block_size wal_consistency_checking wal_segment_size zero_damaged_pages
+""".split())
+
+
+def _safe_parameters(params: Mapping[Any, Any],
+                     known: Collection[str] | None = None) -> tuple[dict[str, Any], list[str]]:
     out: dict[str, Any] = {}
     warnings: list[str] = []
     for name, value in params.items():
         if not isinstance(name, str) or value is None:
             continue
+        if known is not None and "." not in name and name.lower() not in known:
+            # PostgreSQL refuses to start with a parameter it does not know in postgresql.conf:
+            # one typo in the cluster config would keep every node down after its next restart.
+            # Names with a dot belong to extensions and are accepted as PostgreSQL does.
+            warnings.append(f"postgresql parameter {_short_name(name)} is not known to this PostgreSQL, "
+                            f"leaving it out")
+            continue
         owned = OWNED_GUCS.get(name.lower())
         if owned is not None and owned.kind != "node":
             if owned.check(value) is not None:
                 warnings.append(
-                    f"postgresql parameter {name}={_guc_text(value)} failed validation, "
+                    f"postgresql parameter {_short_name(name)}={_guc_shown(value)} failed validation, "
                     f"defaulting to {owned.default}"
                 )
                 value = owned.default
@@ -2021,7 +2058,7 @@ def _safe_parameters(params: Mapping[Any, Any]) -> tuple[dict[str, Any], list[st
         problem = check_guc_value(name, value)
         if problem:
             warnings.append(
-                f"postgresql parameter {name}={_guc_text(value) if not isinstance(value, (Mapping, list)) else _kind(value)} "
+                f"postgresql parameter {_short_name(name)}={_guc_shown(value)} "
                 f"failed validation ({problem}), leaving it out"
             )
             continue
@@ -2085,7 +2122,7 @@ def effective_parameters_report(
                 value = _guc_text(raw)
             else:
                 warnings.append(
-                    f"postgresql parameter {guc.name}={_guc_text(raw)} failed validation, "
+                    f"postgresql parameter {guc.name}={_guc_shown(raw)} failed validation, "
                     f"defaulting to {guc.default}"
                 )
         result[guc.name] = value  # type: ignore[assignment]

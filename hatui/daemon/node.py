@@ -124,7 +124,8 @@ class NodeRuntime:
         return self.bootstrap_dynamic()
 
     def safe_dynamic(self, data: dict) -> tuple[DynamicConfig, list[str]]:
-        return cfg.safe_dynamic(data)
+        # Only parameters the local PostgreSQL knows reach its configuration files.
+        return cfg.safe_dynamic(data, self.postgres.parameter_names())
 
     @property
     def initdb_options(self) -> list:

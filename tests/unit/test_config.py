@@ -1086,3 +1086,24 @@ def test_client_only_config():
     assert node.scope == "batman" and node.etcd_hosts == ["127.0.0.1:2379"] and node.name == ""
     with pytest.raises(ConfigError):
         parse_node_config("namespace: x\n", local=False)  # scope and etcd are still needed
+
+
+def test_safe_dynamic_warnings_stay_one_short_line_for_huge_values():
+    # A config key written by someone else may carry megabytes in one value: the operator's log
+    # gets one readable line per problem, not the value.
+    dyn, warnings = safe_dynamic({"postgresql": {"parameters": {"work_mem": "9" * 10_000, "x" * 5000: "1",
+                                                                "max_connections": "y" * 100_000}}})
+    assert warnings and all(len(w) < 300 and "\n" not in w for w in warnings)
+    assert any("(10000 characters)" in w for w in warnings)
+    assert "work_mem" not in dyn.parameters and dyn.parameters.get("max_connections") in (None, 100, "100")
+
+
+def test_safe_dynamic_leaves_out_parameters_the_server_does_not_know():
+    known = {"work_mem", "max_connections"}
+    dyn, warnings = safe_dynamic({"postgresql": {"parameters": {"work_mem": "8MB", "shared_buffer": "1GB",
+                                                                "pg_stat_statements.max": 100}}}, known)
+    assert dyn.parameters == {"work_mem": "8MB", "pg_stat_statements.max": 100}
+    assert warnings == ["postgresql parameter shared_buffer is not known to this PostgreSQL, leaving it out"]
+    # Without the server's list (the CLI, the console) nothing is dropped for its name.
+    dyn, warnings = safe_dynamic({"postgresql": {"parameters": {"shared_buffer": "1GB"}}})
+    assert dyn.parameters == {"shared_buffer": "1GB"} and warnings == []
