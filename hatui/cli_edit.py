@@ -131,8 +131,9 @@ def write_config_cas(store: Any, data: dict, mod_revision: int) -> None:
 def check_config(data: Any) -> None:
     """Print every error (and warning) of the shared validator; exit 1 when there is an error."""
     from .config import errors, validate_dynamic
+    from .pgparams import parameter_names
 
-    issues = validate_dynamic(data)
+    issues = validate_dynamic(data, parameter_names())  # names checked when a local server binary exists
     bad = errors(issues)
     for issue in issues:
         if issue not in bad:
@@ -157,6 +158,7 @@ def do_edit_config(ctl: Ctl, cluster_name: str | None, quiet: bool, kvpairs: tup
                    pgkvpairs: tuple[str, ...], apply_filename: str | None, replace_filename: str | None,
                    use_editor: bool, force: bool) -> None:
     from .config import apply_edits, config_diff, dump_yaml, validate_dynamic_text
+    from .pgparams import parameter_names
 
     scope, cluster = ctl.resolve(cluster_name)
     interactive = not (replace_filename or apply_filename or kvpairs or pgkvpairs)
@@ -183,7 +185,7 @@ def do_edit_config(ctl: Ctl, cluster_name: str | None, quiet: bool, kvpairs: tup
                 if not quiet:
                     click.echo("Not changed")
                 return
-            data, issues = validate_dynamic_text(text)
+            data, issues = validate_dynamic_text(text, parameter_names())
             if data is None:
                 for issue in issues:
                     click.echo(f"Error: {issue.format()}", err=True)

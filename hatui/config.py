@@ -35,6 +35,8 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from hatui.pgparams import is_known
+
 __all__ = [
     "DEFAULT_DYNAMIC",
     "DEFAULT_NAMESPACE",
@@ -231,6 +233,7 @@ class _Checker:
 
     def __init__(self) -> None:
         self.issues: list[Issue] = []
+        self.known_parameters: frozenset[str] | None = None  # the local server's, when known
 
     def error(self, keys: Sequence[Any], value: Any, rule: str, detail: str) -> None:
         self.issues.append(_make_issue(keys, value, rule, detail, "error"))
@@ -1034,9 +1037,11 @@ def normalize_synchronous_mode(value: Any) -> str:
     return "off"
 
 
-def validate_dynamic(d: Any) -> list[Issue]:
-    """Every problem in a cluster-wide configuration. Never raises."""
+def validate_dynamic(d: Any, known_parameters: frozenset[str] | None = None) -> list[Issue]:
+    """Every problem in a cluster-wide configuration. Never raises. `known_parameters` (see
+    hatui.pgparams): the local server's parameter names; an unknown one is then an error."""
     c = _Checker()
+    c.known_parameters = known_parameters
     try:
         _validate_dynamic(c, d)
     except RecursionError:
@@ -1278,6 +1283,12 @@ def _check_parameters(c: _Checker, k: tuple, params: Any, cluster_wide: bool) ->
                 "misplaced",
                 "is owned by the cluster configuration (edit-config); the value in the node file is ignored",
             )
+            continue
+        known = c.known_parameters
+        if cluster_wide and not is_known(name, known):
+            close = difflib.get_close_matches(name.lower(), sorted(known or ()), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            c.error(pk, value, "unknown", f"is not a parameter of the local PostgreSQL{hint}")
             continue
         problem = owned.check(value) if owned is not None else None
         if problem is None:
@@ -1803,12 +1814,13 @@ def _check_log(c: _Checker, k: tuple, value: Any) -> None:
 # Text entry points (editor, edit-config): parse + validate + positions
 
 
-def validate_dynamic_text(text: str | bytes) -> tuple[Any | None, list[Issue]]:
+def validate_dynamic_text(text: str | bytes,
+                          known_parameters: frozenset[str] | None = None) -> tuple[Any | None, list[Issue]]:
     """Parse a YAML document and validate it as the cluster configuration; issues carry line/column."""
     doc = _load(text)
     if doc.issues:
         return None, doc.issues
-    return doc.data, [doc.locate(i) for i in validate_dynamic(doc.data)]
+    return doc.data, [doc.locate(i) for i in validate_dynamic(doc.data, known_parameters)]
 
 
 def validate_node_text(text: str | bytes, *, local: bool = True) -> tuple[Any | None, list[Issue]]:
@@ -2014,23 +2026,6 @@ def safe_dynamic(d: Any, known_parameters: Collection[str] | None = None) -> tup
     return dataclasses.replace(DynamicConfig.from_dict(data), data=dict(d)), warnings
 
 
-# Settings PostgreSQL accepts in postgresql.conf that `postgres --describe-config` does not list
-# (developer and read-only ones; PostgreSQL 13-17). A daemon adds them to the server's own list.
-NOT_DESCRIBED_GUCS = frozenset("""
-allow_in_place_tablespaces allow_system_table_mods application_name backtrace_functions block_size
-config_file data_checksums data_directory_mode debug_assertions debug_discard_caches
-debug_io_direct debug_logical_replication_streaming debug_parallel_query force_parallel_mode
-ignore_checksum_failure ignore_invalid_pages ignore_system_indexes in_hot_standby integer_datetimes
-jit_debugging_support jit_dump_bitcode jit_expressions jit_profiling_support jit_tuple_deforming
-lc_collate lc_ctype max_function_args max_identifier_length max_index_keys post_auth_delay
-pre_auth_delay remove_temp_files_after_crash restrict_nonsystem_relation_kind segment_size
-send_abort_for_crash send_abort_for_kill server_encoding server_version server_version_num
-shared_memory_size shared_memory_size_in_huge_pages ssl_library trace_notify
-trace_recovery_messages trace_sort transaction_deferrable transaction_isolation
-transaction_read_only wal_block_size wal_consistency_checking wal_segment_size zero_damaged_pages
-""".split())
-
-
 def _safe_parameters(params: Mapping[Any, Any],
                      known: Collection[str] | None = None) -> tuple[dict[str, Any], list[str]]:
     out: dict[str, Any] = {}
@@ -2038,7 +2033,7 @@ def _safe_parameters(params: Mapping[Any, Any],
     for name, value in params.items():
         if not isinstance(name, str) or value is None:
             continue
-        if known is not None and "." not in name and name.lower() not in known:
+        if not is_known(name, known):
             # PostgreSQL refuses to start with a parameter it does not know in postgresql.conf:
             # one typo in the cluster config would keep every node down after its next restart.
             # Names with a dot belong to extensions and are accepted as PostgreSQL does.

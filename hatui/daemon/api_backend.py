@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("hatui.api")
 
 
-def _refuse_invalid(data: Any) -> None:
-    problems = cfg.errors(cfg.validate_dynamic(data))
+def _refuse_invalid(data: Any, known_parameters: frozenset[str] | None = None) -> None:
+    problems = cfg.errors(cfg.validate_dynamic(data, known_parameters))
     if problems:
         raise ApiRefusal(400, "; ".join(p.message for p in problems))
 
@@ -85,7 +85,7 @@ class DaemonBackend:
             raise ApiRefusal(503, "no configuration in DCS")
         data, revision = current
         new = merge_patch(data, patch)
-        _refuse_invalid(new)
+        _refuse_invalid(new, self.d.pg.parameter_names())
         try:
             if not self.d.store.write_config(new, revision):
                 raise ApiRefusal(409, "Conflict")
@@ -95,7 +95,7 @@ class DaemonBackend:
         return new
 
     def put_config(self, new: dict) -> dict:
-        _refuse_invalid(new)
+        _refuse_invalid(new, self.d.pg.parameter_names())
         try:
             self.d.store.write_config(new, None)
         except DCSError as exc:

@@ -26,9 +26,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable, Literal, Mapping, Sequence
 
-from hatui.config import NOT_DESCRIBED_GUCS
 from hatui.osuser import ServerUser, ensure_traversable, server_user
 from hatui.pgbin import find_bin_dir
+from hatui.pgparams import parameter_names
 
 log = logging.getLogger("hatui.postgres")
 
@@ -225,7 +225,6 @@ class Postgres:
         self.data_dir = os.path.abspath(os.fspath(data_dir))
         try:
             self.bin_dir = find_bin_dir(bin_dir)
-            self._parameter_names: frozenset[str] | None = None
             self.user: ServerUser = server_user(os_user)
         except RuntimeError as exc:
             raise PostgresError(str(exc)) from None
@@ -290,21 +289,8 @@ class Postgres:
         return os.path.join(self.bin_dir, program)
 
     def parameter_names(self) -> frozenset[str] | None:
-        """The parameters this PostgreSQL build accepts in postgresql.conf, lower case (from
-        `postgres --describe-config`, which leaves out a few developer settings: those are added
-        from a list of their own). None when the binary cannot tell (the check is then skipped)."""
-        if self._parameter_names is None:
-            try:
-                res = self._run([self._bin("postgres"), "--describe-config"], timeout=30)
-            except PostgresError as exc:
-                log.warning("cannot list the server's parameters (%s); unknown parameters are not filtered", exc)
-                return None
-            names = {line.split("\t", 1)[0].strip().lower() for line in res.stdout.splitlines() if "\t" in line}
-            if res.returncode != 0 or len(names) < 100:
-                log.warning("postgres --describe-config gave no usable list; unknown parameters are not filtered")
-                return None
-            self._parameter_names = frozenset(names | NOT_DESCRIBED_GUCS)
-        return self._parameter_names
+        """The parameters this PostgreSQL build accepts in postgresql.conf (hatui.pgparams)."""
+        return parameter_names(self.bin_dir)
 
     # ---- running the binaries --------------------------------------------------------------
 

@@ -45,9 +45,13 @@ class ConfigTarget(Protocol):
 
 
 def _validator():
-    from ..config import validate_dynamic_text
+    from functools import partial
 
-    return validate_dynamic_text
+    from ..config import validate_dynamic_text
+    from ..pgparams import parameter_names
+
+    # With a PostgreSQL binary on this machine, parameter names are checked against it too.
+    return partial(validate_dynamic_text, known_parameters=parameter_names())
 
 
 def _diff_text(old: dict, new: dict) -> str:

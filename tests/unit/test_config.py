@@ -1107,3 +1107,17 @@ def test_safe_dynamic_leaves_out_parameters_the_server_does_not_know():
     # Without the server's list (the CLI, the console) nothing is dropped for its name.
     dyn, warnings = safe_dynamic({"postgresql": {"parameters": {"shared_buffer": "1GB"}}})
     assert dyn.parameters == {"shared_buffer": "1GB"} and warnings == []
+
+
+def test_validator_refuses_a_parameter_the_local_server_does_not_know():
+    from hatui.pgparams import parameter_names
+
+    known = parameter_names()
+    if known is None:
+        pytest.skip("no PostgreSQL server binary on this machine")
+    assert {"shared_buffers", "work_mem", "application_name", "jit_debugging_support"} <= known
+    issues = validate_dynamic({"postgresql": {"parameters": {"shared_buffer": "1GB", "pg_stat_statements.max": 5,
+                                                             "work_mem": "4MB"}}}, known)
+    assert [i.format() for i in issues] == ["error: postgresql.parameters.shared_buffer: is not a parameter of "
+                                            "the local PostgreSQL (did you mean shared_buffers?)"]
+    assert validate_dynamic({"postgresql": {"parameters": {"shared_buffer": "1GB"}}}) == []  # no list: no check
