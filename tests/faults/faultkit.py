@@ -220,3 +220,12 @@ def finish(cluster, writer: Writer, monitor: Monitor, allow_split: bool = False,
         assert not monitor.split, f"two writable primaries at some checks: {monitor.split[:5]}"
     assert monitor.checks > 0
     return leader
+
+
+def hatui_cli(cluster, *args: str) -> "subprocess.CompletedProcess[str]":
+    """Run `hatui --etcd <the cluster's etcd> ARGS` as an operator would; output captured."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "hatui", "--etcd", cluster.etcd_endpoint, *args],
+                          capture_output=True, text=True, timeout=120)

@@ -7,11 +7,9 @@ applied as usual."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
-from faultkit import connect, is_writable, wait_healthy
+from faultkit import connect, hatui_cli, is_writable, wait_healthy
 
 from hatui.etcd_http import EtcdHttp
 
@@ -60,8 +58,7 @@ def test_hostile_config_key_changes_nothing(fault_cluster) -> None:
                 # PostgreSQL would refuse to start with an unknown parameter in its files.
                 assert "no_such_guc" not in (n.data_dir / "postgresql.conf").read_text(), marker
         # With the last hostile value still in place, PostgreSQL restarts as usual.
-        restart = subprocess.run([sys.executable, "-m", "hatui", "--etcd", cluster.etcd_endpoint, "restart",
-                                  "batman", replica.name, "--force"], capture_output=True, text=True, timeout=120)
+        restart = hatui_cli(cluster, "restart", "batman", replica.name, "--force")
         assert restart.returncode == 0, restart.stdout + restart.stderr
         cluster.wait_for(replica.is_streaming, 60, f"{replica.name} streaming after its restart")
         # The operator writes a sane config again: it is applied as usual.

@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import datetime, timezone
 
 import pytest
-from faultkit import FAST, connect, etcd_get, finish, is_writable, log_has, patroni, start_load, wait_healthy
+from faultkit import (FAST, connect, etcd_get, finish, hatui_cli, is_writable, log_has, patroni, start_load,
+                      wait_healthy)
 
 from servers import EtcdCluster, make_tempdir, remove_tree
 
@@ -185,9 +184,7 @@ def test_sync_mode_lost_pair_explicit_failover(fault_cluster) -> None:
     cluster.wait_for(lambda: etcd_get(cluster, "/service/batman/leader") is None, 60, "the leader key gone")
     assert not is_writable(lone)
 
-    cli = subprocess.run([sys.executable, "-m", "hatui", "--etcd", cluster.etcd_endpoint, "failover",
-                          "batman", "--candidate", lone.name, "--force"],
-                         capture_output=True, text=True, timeout=120)
+    cli = hatui_cli(cluster, "failover", "batman", "--candidate", lone.name, "--force")
     assert cli.returncode == 0, cli.stdout + cli.stderr
     cluster.wait_for(lambda: etcd_get(cluster, "/service/batman/leader") == lone.name, 60,
                      f"{lone.name} promoted by the operator")
@@ -218,8 +215,7 @@ def test_quorum_mode_leader_and_one_voter_lost(fault_cluster) -> None:
         states = {r[0]: r[1] for r in conn.execute("SELECT application_name, sync_state FROM pg_stat_replication")}
     assert guc == "ANY 1 (" + ",".join(f'"{n}"' for n in sorted(n.name for n in others)) + ")"
     assert states == {n.name: "quorum" for n in others}
-    listing = subprocess.run([sys.executable, "-m", "hatui", "--etcd", cluster.etcd_endpoint, "list", "batman"],
-                             capture_output=True, text=True, timeout=60)
+    listing = hatui_cli(cluster, "list", "batman")
     assert listing.stdout.count("Quorum Standby") == 2, listing.stdout
 
     writer, monitor = start_load(cluster)

@@ -7,18 +7,11 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 
 import pytest
-from faultkit import FAST, etcd_get, finish, is_writable, log_has, patroni, start_load, wait_healthy
+from faultkit import etcd_get, finish, hatui_cli as hatui, is_writable, log_has, patroni, start_load, wait_healthy
 
 pytestmark = pytest.mark.integration
-
-
-def hatui(cluster, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hatui", "--etcd", cluster.etcd_endpoint, *args],
-                          capture_output=True, text=True, timeout=120)
 
 
 def test_switchover_under_write_load(fault_cluster) -> None:

@@ -9,22 +9,15 @@ the ioctl that sets the timeout fails on a file and is logged, which the test ch
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from faultkit import log_has, wait_healthy
+from faultkit import hatui_cli as hatui, log_has, wait_healthy
 
 from servers import make_tempdir, remove_tree
 
 pytestmark = pytest.mark.integration
-
-
-def hatui(cluster, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hatui", "--etcd", cluster.etcd_endpoint, *args],
-                          capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture
