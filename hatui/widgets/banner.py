@@ -149,6 +149,7 @@ class ClusterSummary(Static):
                 f" · maximum_lag_on_failover {human_bytes(cfg.maximum_lag_on_failover)}"
                 f" · synchronous_mode {cfg.synchronous_mode}"
             )
+
         else:
             timings.append("no config key (defaults apply)")
         line2 = Text()
@@ -175,6 +176,13 @@ class ClusterSummary(Static):
                 f": {len(cluster.members)} member{'s' if len(cluster.members) != 1 else ''},"
                 f" leader {cluster.leader_name}"
             )
+        sync = cluster.sync
+        if cfg and cfg.synchronous_mode != "off" and sync.leader:
+            # Who may be promoted without losing an acknowledged commit (hatui/daemon/sync.py).
+            names = ", ".join(sync.sync_standby) or "none, only the leader may be promoted"
+            line2.append(f" · ⇉ sync: {names}", pal.info)
+            if sync.quorum and sync.sync_standby:
+                line2.append(f" (promotion needs {sync.quorum + 1} of them)", pal.info)
         text = Text("\n").join([line1, timings, line2])
         if text != self._last:
             self._last = text

@@ -288,3 +288,24 @@ async def test_palette_offers_member_commands_that_open_the_same_flows() -> None
         await pilot.pause()
         assert not isinstance(app.screen, ConfirmScreen)
         assert any("postgresql2 cannot take over" in n.message for n in app._notifications)
+
+
+async def test_summary_shows_who_may_be_promoted_under_synchronous_replication() -> None:
+    from hatui.cluster import SyncState
+
+    app = recorded_app()
+    async with app.run_test(size=TERMINAL) as pilot:
+        await ready(pilot)
+        base = recorded_clusters()[-1]
+        config = dataclasses.replace(base.config, data={**base.config.data, "synchronous_mode": "quorum"})
+        quorum = dataclasses.replace(base, config=config, revision=2000,
+                                     sync=SyncState(base.leader_name, ("postgresql1", "postgresql2"), 1))
+        app.submit_snapshot(quorum)
+        await wait_for(pilot, lambda: app.render_log[-1].revision == 2000, what="the quorum revision")
+        await pilot.pause()
+        assert "sync: postgresql1, postgresql2 (promotion needs 2 of them)" in screen_text(app)
+        alone = dataclasses.replace(quorum, revision=2001, sync=SyncState(base.leader_name, (), 0))
+        app.submit_snapshot(alone)
+        await wait_for(pilot, lambda: app.render_log[-1].revision == 2001, what="the emptied sync set")
+        await pilot.pause()
+        assert "sync: none, only the leader may be promoted" in screen_text(app)
