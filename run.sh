@@ -92,6 +92,16 @@ ensure_packages() {
     pg_server_present || die "postgresql installed but its server binaries are missing"
 }
 
+ensure_netns_tools() {
+    # The network-partition fault scenarios cut traffic inside a private network namespace with
+    # `ip rule` (iproute2). They need root; as another user they are skipped with the reason, so
+    # nothing is installed then (no sudo prompt for a test run).
+    if [ "$(id -u)" -eq 0 ] && ! command -v ip >/dev/null; then
+        say "debian packages: installing iproute2 (network namespace fault scenarios)"
+        apt_install iproute2
+    fi
+}
+
 ensure_server_user() {
     # PostgreSQL refuses to run as root, so as root hatui runs it as `postgres` (hatui/osuser.py).
     # Debian's package creates that user; a machine with PostgreSQL from elsewhere may lack it.
@@ -166,11 +176,13 @@ case "$cmd" in
         ;;
     test)
         ensure_all
+        ensure_netns_tools
         # exec: the script's exit code is pytest's (5 = no tests collected counts as a failure).
         exec "$VENV/bin/python" -m pytest -n auto --dist loadgroup "$@"
         ;;
     test-faults)
         ensure_all
+        ensure_netns_tools
         # addopts deselects `slow`; a later -m on the command line wins. Every fault scenario, the
         # long ones included, each cluster on its own free ports (safe in parallel).
         exec "$VENV/bin/python" -m pytest -m "slow or not slow" -n auto --dist loadgroup tests/faults "$@"
