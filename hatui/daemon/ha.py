@@ -477,8 +477,10 @@ def _quorum_shortfall(obs: Observation, my_pos: int) -> str | None:
     voters = set(sync.sync_standby)
     seen = {me} & voters
     for peer in (obs.peers or {}).values():
-        if not peer.reachable or peer.wal_position is None or peer.wal_position > my_pos or peer.role == "primary":
+        if not peer.reachable or peer.role == "primary":
             continue
+        if peer.wal_position is None or peer.wal_position > my_pos:
+            continue  # unknown, or ahead (then we already lost): not a vote
         if peer.name == sync.leader:
             return None
         if peer.name in voters:

@@ -199,10 +199,11 @@ def manage(daemon: Any, cluster: Cluster | None) -> None:
             before = list(state.sync_standby)
             state = _write(daemon, SyncState(me, tuple(sorted(members)), n), state.mod_revision)
             if members == want[1] and n == quorum_needed(*want, members):
-                log.info("Synchronous standby status assigned to %s%s", sorted(members),
-                         f" (quorum {n}: any {n + 1} of them include one with every commit)" if quorum and members else "")
+                note = f" (quorum {n}: any {n + 1} of them include one with every commit)" if quorum and members else ""
+                log.info("Synchronous standby status assigned to %s%s", sorted(members), note)
             else:
-                log.info("Updating /sync key temporarily from %s to %s (quorum %d)", before, sorted(members), n)
+                log.info("Updating /sync key temporarily from %s to %s (quorum %d)",
+                         before, sorted(members), n)
         if value != rt.sync_standby_names:  # same standbys, other spelling (or first enabling)
             _apply_guc(daemon, value, names)
     except DCSError as exc:
