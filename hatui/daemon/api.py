@@ -76,7 +76,7 @@ class ApiBackend(Protocol):
         """This node holds the leader lock now: its last successful lock update is less than ttl old."""
 
     def next_run(self) -> float:
-        """Epoch seconds when the next HA cycle is due (last cycle start + loop_wait), for /liveness."""
+        """time.monotonic() when the next HA cycle is due (last cycle start + loop_wait), for /liveness."""
 
     def dynamic_config(self) -> tuple[dict, int] | None:
         """(config dict, mod_revision) of the `config` key, None if the key is absent."""
@@ -365,7 +365,7 @@ class _Handler(BaseHTTPRequestHandler):
             cluster = self.backend.cluster()
             paused = bool(status.get("pause")) or bool(cluster and cluster.is_paused)
             ttl = cluster.config.ttl if cluster is not None and cluster.config is not None else DEFAULT_TTL
-            code = rules.liveness_code(status, paused, ttl, self.backend.next_run(), time.time())
+            code = rules.liveness_code(status, paused, ttl, self.backend.next_run(), time.monotonic())
         except Exception:
             log.exception("REST API: liveness check failed")
             code = 503

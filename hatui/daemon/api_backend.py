@@ -60,14 +60,14 @@ class DaemonBackend:
         return self.d.cluster
 
     def dcs_ok(self) -> bool:
-        return self.d.dcs_ok and time.time() - self.d.view.dcs_last_seen < self.d.dynamic.ttl
+        return self.d.dcs_ok and time.monotonic() - self.d.dcs_seen_at < self.d.dynamic.ttl
 
     def is_leader(self) -> bool:
         return self.d.name == (self.d.cluster.leader_name if self.d.cluster else None) and \
             time.monotonic() - self.d.lock_refreshed_at < self.d.dynamic.ttl
 
     def next_run(self) -> float:
-        return self.d.next_run_epoch
+        return self.d.next_run_at  # time.monotonic() clock
 
     def dynamic_config(self) -> tuple[dict, int] | None:
         try:

@@ -75,7 +75,9 @@ class Daemon:
         self._lock = threading.RLock()
         self.on_cycle: Callable[[Decision], None] | None = None  # test hook
         self.lock_refreshed_at = float("-inf")  # monotonic time of the last successful lock update
-        self.next_run_epoch = time.time()
+        # Monotonic: local timeouts (liveness, etcd freshness) must not jump with the wall clock.
+        self.next_run_at = time.monotonic()
+        self.dcs_seen_at = 0.0
         self.failsafe_leader_seen: tuple[str, float] | None = None
         self.start_failed = False  # the last start of PostgreSQL failed (see ha._recover)
         self._view_stale = False  # _keep_lease wrote the leader key: read the cluster again
@@ -92,7 +94,7 @@ class Daemon:
         try:
             next_run = time.monotonic()
             while not self.stopping.is_set():
-                self.next_run_epoch = time.time() + self.dynamic.loop_wait
+                self.next_run_at = time.monotonic() + self.dynamic.loop_wait
                 self.run_cycle()
                 next_run += self.dynamic.loop_wait
                 delay = next_run - time.monotonic()
@@ -230,7 +232,8 @@ class Daemon:
                 if not self.dcs_ok:
                     log.info("etcd is reachable again")
                 self.dcs_ok = True
-                self.view.dcs_last_seen = int(time.time())
+                self.view.dcs_last_seen = int(time.time())  # shown to people: wall clock
+                self.dcs_seen_at = time.monotonic()
                 return cluster
             except DCSError as exc:
                 if time.monotonic() >= deadline or self.stopping.is_set():

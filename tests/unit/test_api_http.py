@@ -91,7 +91,7 @@ class InTestBackend:
         self.dcs = True
         self.view: Cluster | None = make_cluster()
         self.config: tuple[dict, int] | None = ({"ttl": 30, "loop_wait": 10}, 7)
-        self.next_run_at = time.time() + 10
+        self.next_run_at = time.monotonic() + 10
         self.fail_with: BaseException | None = None
         self.status = {
             "state": "running",
@@ -313,7 +313,7 @@ def test_head_and_options_answer_status_only(server, backend):
         status, _headers, body = call(server, method, "/primary")
         assert (status, body) == (200, b"")
         assert call(server, method, "/replica")[0] == 503
-    backend.next_run_at = time.time() - 100  # the HA loop is stuck for longer than ttl
+    backend.next_run_at = time.monotonic() - 100  # the HA loop is stuck for longer than ttl
     assert call(server, "OPTIONS", "/liveness")[0] == 503
     assert call(server, "GET", "/liveness")[0] == 503
 
