@@ -237,11 +237,14 @@ def leave(daemon: Any, why: str) -> bool:
     deadline = time.monotonic() + 2 * daemon.dynamic.loop_wait + 1
     while time.monotonic() < deadline:
         try:
-            if not daemon.store.read().sync.matches(daemon.name):
-                log.info("released from synchronous standby by the primary")
-                return True
+            now = daemon.store.read()
         except DCSError:
             break
+        if not now.sync.matches(daemon.name):
+            log.info("released from synchronous standby by the primary")
+            return True
+        if now.leader is None:
+            break  # no primary to release us (the whole cluster may be stopping)
         time.sleep(0.2)
     log.warning("the primary did not release us from synchronous standby in time; going on (%s)", why)
     return True
