@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -285,10 +284,5 @@ def pg_ctl(node: LocalNode, *args: str, timeout: float = 60) -> subprocess.Compl
 
 
 def wait(pred, timeout: float, what: str, interval: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
+    """The launcher's polling loop, at the benchmark's finer default interval."""
+    return LocalCluster.wait_for(pred, timeout, what, interval)

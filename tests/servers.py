@@ -152,6 +152,39 @@ def _scan_proc() -> list[tuple[int, int, int, str]]:
     return out
 
 
+def live_processes() -> list[tuple[int, int]]:
+    """(pid, ppid) of every process that is not a zombie."""
+    return [(pid, ppid) for pid, ppid, _pg, st in _scan_proc() if st not in ("Z", "X")]
+
+
+def process_args(pid: int) -> list[bytes]:
+    """A process's command line ([] when it is gone or unreadable)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().split(b"\0")
+    except OSError:
+        return []
+
+
+def process_environ(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
+def print_logs(nodes, lines: int = 40) -> None:
+    """The last lines of each node's daemon log, for a failed test's report."""
+    for node in nodes:
+        try:
+            text = node.log_path.read_text(errors="replace").splitlines()[-lines:]
+        except OSError:
+            continue
+        print(f"----- {node.name} -----")
+        print("\n".join(text))
+
+
 def pids_in_group(pgid: int) -> list[int]:
     """Live (non-zombie) processes whose process group is `pgid`."""
     return [pid for pid, _pp, pg, st in _scan_proc() if pg == pgid and st not in ("Z", "X")]

@@ -10,25 +10,14 @@ import pytest
 from faultkit import FAST, make_cluster, tail
 
 from hatui.launcher import LocalCluster
-from servers import make_tempdir, remove_tree
+from servers import live_processes, make_tempdir, process_args, process_environ, remove_tree
 
 
 def _guard_pids(base: str) -> list[int]:
     """Fencing guards of this cluster's daemons still alive (they normally exit with them)."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                args = f.read().split(b"\0")
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                env = f.read()
-        except OSError:
-            continue
-        if b"hatui.daemon.fence" in args and f"HATUI_FAULT_BASE={base}".encode() in env:
-            out.append(int(entry))
-    return out
+    marker = f"HATUI_FAULT_BASE={base}".encode()
+    return [pid for pid, _ppid in live_processes()
+            if b"hatui.daemon.fence" in process_args(pid) and marker in process_environ(pid)]
 
 
 @pytest.fixture

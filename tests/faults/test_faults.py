@@ -20,8 +20,10 @@ import subprocess
 import sys
 
 import pytest
-from faultkit import (FAST, Monitor, Writer, connect, create_table, etcd_get, finish, ids_on, is_writable, log_has,
+from faultkit import (FAST, connect, create_table, etcd_get, finish, ids_on, is_writable, log_has,
                       patroni, start_load, wait_healthy)
+
+from servers import live_processes, process_args
 
 pytestmark = pytest.mark.integration
 
@@ -362,20 +364,10 @@ def _node_pids(node) -> list[int]:
     daemon = node.daemon.pid if node.daemon else None
     postmaster = node.postmaster_pid()
     pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                args = f.read().split(b"\0")
-            with open(f"/proc/{entry}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        pid = int(entry)
+    for pid, ppid in live_processes():
         if pid in (daemon, postmaster) or (postmaster and ppid == postmaster):
             pids.append(pid)
-        elif b"hatui.daemon.fence" in args and str(daemon).encode() in args:
+        elif b"hatui.daemon.fence" in process_args(pid) and str(daemon).encode() in process_args(pid):
             pids.append(pid)
     return pids
 

@@ -27,7 +27,7 @@ from hatui.cli import cli
 from hatui.cluster import Cluster
 from hatui.etcd_http import EtcdHttp
 from hatui.launcher import LocalCluster, LocalNode
-from servers import free_port, make_tempdir, remove_tree
+from servers import free_port, make_tempdir, print_logs, remove_tree
 
 pytestmark = pytest.mark.integration
 
@@ -68,6 +68,13 @@ class Live:
         cluster = self.read()
         assert cluster.config is not None
         return dict(cluster.config.data), cluster.config.mod_revision
+
+    def restore_config(self, data: dict) -> None:
+        """Put the cluster configuration back as a test found it (edit-config --replace)."""
+        restore = self.base / "restore.yaml"
+        restore.write_text(json.dumps(data))
+        result = self("edit-config", "--replace", str(restore), "--force", "-q")
+        assert result.exit_code == 0, result.output
 
     def sql(self, node: LocalNode, query: str) -> Any:
         with node.connect() as conn:
@@ -150,9 +157,7 @@ def hatui(live: Live, request: pytest.FixtureRequest) -> Iterator[Live]:
     yield live
     rep = getattr(request.node, "_hatui_rep_call", None)
     if rep is not None and rep.failed:
-        for node in live.c.nodes:
-            print(f"----- {node.name} -----")
-            print("\n".join(node.log_path.read_text(errors="replace").splitlines()[-40:]))
+        print_logs(live.c.nodes)
 
 
 def rows(result: Result) -> list[list[str]]:
@@ -435,10 +440,7 @@ def test_edit_config_the_talks_three_diffs_take_effect(hatui: Live) -> None:
         assert "Configuration changed" not in result.stdout
         assert hatui.config()[1] == rev
     finally:
-        restore = hatui.base / "restore.yaml"
-        restore.write_text(json.dumps(start))
-        result = hatui("edit-config", "--replace", str(restore), "--force", "-q")
-        assert result.exit_code == 0, result.output
+        hatui.restore_config(start)
     assert hatui.config()[0] == start
 
 
@@ -477,9 +479,7 @@ def test_edit_config_apply_and_replace_files(hatui: Live) -> None:
         assert result.exit_code == 1 and "Error: ttl: 5 must be >= 20" in result.stderr.splitlines()
         assert hatui.config()[1] == rev
     finally:
-        restore = hatui.base / "restore.yaml"
-        restore.write_text(json.dumps(start))
-        hatui("edit-config", "--replace", str(restore), "--force", "-q")
+        hatui.restore_config(start)
     assert hatui.config()[0] == start
 
 
@@ -502,9 +502,7 @@ def test_edit_config_compare_and_swap_refuses_the_second_of_two_edits(hatui: Liv
         assert result.stderr == "Error: Config modification aborted due to concurrent changes\n"
         assert hatui.config()[0]["maximum_lag_on_failover"] == 2000000  # the first edit stands
     finally:
-        restore = hatui.base / "restore.yaml"
-        restore.write_text(json.dumps(start))
-        hatui("edit-config", "--replace", str(restore), "--force", "-q")
+        hatui.restore_config(start)
 
 
 # --- error paths: one line, non-zero exit, no traceback ---------------------------------------
@@ -705,9 +703,7 @@ async def test_edit_config_in_the_terminal_editor_driven_with_pilot(hatui: Live,
         data, new_rev = hatui.config()
         assert (data["ttl"], data["loop_wait"], data["retry_timeout"]) == (70, 10, 27) and new_rev > rev
     finally:
-        restore = hatui.base / "restore.yaml"
-        restore.write_text(json.dumps(start))
-        hatui("edit-config", "--replace", str(restore), "--force", "-q")
+        hatui.restore_config(start)
     assert hatui.config()[0] == start
 
 
@@ -749,9 +745,7 @@ async def test_terminal_editor_conflict_offers_reload(hatui: Live, monkeypatch) 
         data, _ = hatui.config()
         assert data["ttl"] == 26 and data["maximum_lag_on_failover"] == 2000000  # both edits kept
     finally:
-        restore = hatui.base / "restore.yaml"
-        restore.write_text(json.dumps(start))
-        hatui("edit-config", "--replace", str(restore), "--force", "-q")
+        hatui.restore_config(start)
     assert hatui.config()[0] == start
 
 

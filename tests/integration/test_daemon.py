@@ -8,28 +8,17 @@ Nothing here asserts a duration; the benchmark measures those.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 
 import psycopg
 import pytest
 
 from hatui.launcher import LocalCluster
-from servers import make_tempdir, remove_tree
+from servers import make_tempdir, print_logs, remove_tree
 
 pytestmark = pytest.mark.integration
 
 FAST = {"ttl": 20, "loop_wait": 1, "retry_timeout": 3}
-
-
-def dump_logs(cluster: LocalCluster) -> None:
-    for node in cluster.nodes:
-        try:
-            lines = node.log_path.read_text(errors="replace").splitlines()[-40:]
-        except OSError:
-            continue
-        print(f"----- {node.name} -----")
-        print("\n".join(lines))
 
 
 @pytest.fixture
@@ -50,7 +39,7 @@ def make_cluster(request: pytest.FixtureRequest) -> Iterator:
     for cluster, base in made:
         cluster.stop()
         if failed is not None and failed.failed:
-            dump_logs(cluster)
+            print_logs(cluster.nodes)
             print(f"logs kept in {base}")
         else:
             remove_tree(base)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from servers import make_tempdir, remove_tree
+from servers import make_tempdir, print_logs, remove_tree
 
 from hatui.launcher import LocalCluster, LocalNode
 
@@ -132,8 +132,7 @@ def cluster(request: pytest.FixtureRequest, patronictl_exe: Path) -> Iterator[Lo
         if request.session.testsfailed > failed_before:
             for node in c.nodes:
                 print(f"member key of {node.name}: {member_key(c, node.name)}")
-                print(f"----- {node.name} -----")
-                print("\n".join(node.log_path.read_text(errors="replace").splitlines()[-60:]))
+            print_logs(c.nodes, 60)
         c.stop()
         remove_tree(base)
 

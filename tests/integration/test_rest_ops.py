@@ -25,7 +25,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from servers import make_tempdir, remove_tree
+from servers import make_tempdir, print_logs, remove_tree
 
 from hatui.launcher import LocalCluster, LocalNode
 
@@ -118,16 +118,6 @@ def healthy(cluster: LocalCluster, timeout: float = 120) -> tuple[LocalNode, Loc
     return cluster.wait_for(check, timeout, "a leader and a streaming replica", interval=0.3)
 
 
-def dump_logs(cluster: LocalCluster) -> None:
-    for node in cluster.nodes:
-        try:
-            lines = node.log_path.read_text(errors="replace").splitlines()[-60:]
-        except OSError:
-            continue
-        print(f"----- {node.name} -----")
-        print("\n".join(lines))
-
-
 @pytest.fixture(scope="module")
 def cluster(request: pytest.FixtureRequest) -> Iterator[LocalCluster]:
     base = make_tempdir("hatui-restops-")
@@ -139,7 +129,7 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[LocalCluster]:
         yield c
     finally:
         if request.session.testsfailed > failed_before:
-            dump_logs(c)
+            print_logs(c.nodes, 60)
         c.stop()
         remove_tree(base)
 

@@ -21,7 +21,7 @@ from hatui.launcher import LocalCluster
 from hatui.screens.confirm import ConfirmScreen
 from hatui.screens.pickers import CandidateScreen
 from hatui.widgets.member_table import MemberTable
-from servers import make_tempdir, remove_tree
+from servers import make_tempdir, print_logs, remove_tree
 
 pytestmark = [pytest.mark.tui, pytest.mark.integration]
 
@@ -87,9 +87,7 @@ def cluster(live: Live, request: pytest.FixtureRequest) -> Iterator[Live]:
     yield live
     rep = getattr(request.node, "_hatui_rep_call", None)
     if rep is not None and rep.failed:
-        for node in live.c.nodes:
-            print(f"----- {node.name} -----")
-            print("\n".join(node.log_path.read_text(errors="replace").splitlines()[-40:]))
+        print_logs(live.c.nodes)
 
 
 def table(app: HatuiApp) -> MemberTable:
