@@ -49,6 +49,7 @@ def publish(daemon: Any, cluster: Cluster | None) -> None:
             wanted = published_members(daemon, cluster)
             if dict(cluster.failsafe or {}) != wanted:
                 daemon.store.write_failsafe(wanted)
+            daemon.failsafe_published = wanted
         elif cluster.failsafe is not None:
             daemon.store.delete_failsafe()
     except DCSError as exc:
@@ -65,7 +66,7 @@ def confirm(daemon: Any, obs: Observation) -> Observation:
         daemon.view.failsafe_active = False
         return obs
     last = daemon.cluster  # the last cluster view read successfully
-    members = dict(last.failsafe or {}) if last is not None else {}
+    members = members_to_confirm(last.failsafe if last is not None else None, daemon.failsafe_published)
     if daemon.name not in members:
         # Only a leader that published the list may rely on it (a node not listed never leads).
         log.info("failsafe mode is on but I am not in the last known /failsafe key; cannot stay primary")
@@ -85,6 +86,14 @@ def confirm(daemon: Any, obs: Observation) -> Observation:
     if confirmed:
         daemon.fence.beat(started, daemon.lease_ttl, daemon.lease)
     return dataclasses.replace(obs, failsafe_confirmed=confirmed)
+
+
+def members_to_confirm(last_read: dict | None, last_written: dict | None) -> dict[str, str]:
+    """Everyone who may be listed in `/failsafe` now: what we last read there, and what we last
+    wrote (etcd may have taken a write we never read back). Any of them may race once etcd
+    returns, so each must have accepted us; trusting the last read alone once let a member that
+    had just joined promote beside a primary that thought nobody else was listed."""
+    return {**(last_read or {}), **(last_written or {})}
 
 
 def _hold_back(daemon: Any, obs: Observation) -> Observation:

@@ -79,6 +79,7 @@ class Daemon:
         self.next_run_at = time.monotonic()
         self.dcs_seen_at = 0.0
         self.failsafe_leader_seen: tuple[str, float] | None = None
+        self.failsafe_published: dict[str, str] | None = None  # what we last wrote to /failsafe
         self.start_failed = False  # the last start of PostgreSQL failed (see ha._recover)
         self._view_stale = False  # _keep_lease wrote the leader key: read the cluster again
         self.fence = FenceClient(None)  # the self-fencing guard; started in run()

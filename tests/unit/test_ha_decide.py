@@ -962,3 +962,12 @@ def test_a_member_missing_from_failsafe_never_races() -> None:
     c = cluster([replica("pg1"), replica("pg2")], optime=LSN, extra_kvs=[failsafe])
     d = decide_for(c, "pg1", pg_replica(), peers=peers(peer("pg2", lsn=LSN - 1)))
     assert d.kinds == ["acquire_lock", "promote"]
+
+
+def test_failsafe_primary_asks_everyone_it_last_read_or_wrote() -> None:
+    from hatui.daemon.failsafe import members_to_confirm
+
+    # The last read was taken before a new member joined; our last write already listed it.
+    assert members_to_confirm({"pg0": "u0"}, {"pg0": "u0", "pg1": "u1"}) == {"pg0": "u0", "pg1": "u1"}
+    assert members_to_confirm({"pg0": "u0", "pg2": "u2"}, None) == {"pg0": "u0", "pg2": "u2"}
+    assert members_to_confirm(None, None) == {}
