@@ -562,7 +562,10 @@ def _unhealthy_cluster(obs: Observation) -> Decision:
 
     allowed = _sync_allowed(cluster)
     if allowed is not None and me not in allowed:
-        return lose(f"{me} is not a synchronous standby and synchronous mode is on")
+        listed = ", ".join(cluster.sync.sync_standby) or "no standby"
+        return lose(f"{me} is not a synchronous standby and synchronous mode is on: /sync lists {listed} "
+                    f"(leader {cluster.sync.leader}) as holding every acknowledged commit, so only they may "
+                    f"take over; to promote {me} anyway: hatui failover {cluster.scope} --candidate {me}")
 
     if manual_candidate != me and (manual_candidate or old_leader == me):
         if obs.peers is None:
@@ -614,7 +617,7 @@ def _unhealthy_cluster(obs: Observation) -> Decision:
     if allowed is not None:
         short = _quorum_shortfall(obs, my_pos)
         if short is not None:
-            return lose(short)
+            return lose(f"{short}; to promote {me} anyway: hatui failover {cluster.scope} --candidate {me}")
 
     acquire = _act("acquire_lock", fail="following new leader after trying and failing to obtain lock")
     cleanup = (_act("clear_failover"),) if fo is not None else ()

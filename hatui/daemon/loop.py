@@ -84,6 +84,7 @@ class Daemon:
         self._view_stale = False  # _keep_lease wrote the leader key: read the cluster again
         self.fence = FenceClient(None)  # the self-fencing guard; started in run()
         self.lease_refreshed_at = float("-inf")  # monotonic time taken before the last good keepalive
+        self.sync_confirm_from: int | None = None  # sync.py: WAL position new sync standbys must pass
 
     # ------------------------------------------------------------------ lifecycle
     def run(self) -> int:
