@@ -39,7 +39,7 @@ from typing import Any
 
 from ..cluster import Cluster, SyncState
 from ..dcs import DCSError
-from . import queries
+from . import faultpoint, queries
 from .postgres import PostgresError
 
 log = logging.getLogger("hatui.ha")
@@ -209,6 +209,7 @@ def manage(daemon: Any, cluster: Cluster | None) -> None:
             kind, (n, members) = step
             if kind == "guc":
                 _apply_guc(daemon, value, names)
+                faultpoint.reached(f"sync-guc-set:{','.join(sorted(names))}")
                 daemon.sync_confirm_from = None  # a new GUC: its standbys must catch up from now
                 # From the moment PostgreSQL waits for a standby, that standby may be the only
                 # member with the latest commits: record it in /sync in this very cycle (the
@@ -220,6 +221,7 @@ def manage(daemon: Any, cluster: Cluster | None) -> None:
                 continue
             before = list(state.sync_standby)
             state = _write(daemon, SyncState(me, tuple(sorted(members)), n), state.mod_revision)
+            faultpoint.reached(f"sync-written:{','.join(sorted(members))}")
             if members == want[1] and n == quorum_needed(*want, members):
                 note = f" (quorum {n}: any {n + 1} of them include one with every commit)" if quorum and members else ""
                 log.info("Synchronous standby status assigned to %s%s", sorted(members), note)

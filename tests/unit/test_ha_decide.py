@@ -635,9 +635,9 @@ def test_race_sync_mode_only_sync_standbys_race() -> None:
     c = leaderless3(synchronous_mode=True, sync=("pg0", ["pg2"]))
     d = decide_for(c, "pg1", pg_replica())
     assert d.actions == ()
-    assert d.notes == ("pg1 is not a synchronous standby and synchronous mode is on: /sync lists pg2 (leader pg0) "
-                       "as holding every acknowledged commit, so only they may take over; to promote pg1 anyway: "
-                       "hatui failover batman --candidate pg1",)
+    assert d.notes == (("pg1 is not a synchronous standby and synchronous mode is on: /sync lists pg2 (leader pg0) "
+                        "as holding every acknowledged commit, so only they may take over; to promote pg1 anyway: "
+                        "hatui failover batman --candidate pg1"),)
     d = decide_for(c, "pg2", pg_replica())
     assert d.actions == (Action("probe_peers"),)
 

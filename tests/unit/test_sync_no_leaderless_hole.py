@@ -24,10 +24,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from itertools import combinations
 
+from ha_builders import LSN, cluster, decide_for, peer, peers, pg_replica, replica
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ha_builders import LSN, cluster, decide_for, peer, peers, pg_replica, replica
 from hatui.daemon.sync import next_step
 
 F = frozenset
@@ -81,8 +81,8 @@ def check(m: Model, between_cycles: bool) -> None:
     holders = F.intersection(*sets) if sets else F()
     if between_cycles and holders:
         for acked in sets:
-            assert deciders(m, acked), (f"{sorted(holders)} hold every acknowledged commit but nobody "
-                                        f"takes over", m, acked)
+            assert deciders(m, acked), (f"{sorted(holders)} hold every acknowledged commit but nobody takes over",
+                                        m, acked)
 
 
 def cycle(m: Model, want: Sync, prompt: bool, old_policy: bool = False) -> None:
