@@ -225,7 +225,10 @@ def _decide(obs: Observation) -> Decision:
             return Decision("running with empty data directory", tuple(actions))
         if cluster.leader is None and cluster.initialize is None:
             if obs.settings.can_bootstrap and not _nofailover(obs.settings):
-                return Decision("initialized a new cluster", tuple(actions) + (_act("bootstrap"),))
+                # Losing the `initialize` race is normal when members start together: say so
+                # (the winner initializes, we clone from it), not that a bootstrap failed.
+                lost = "lost the bootstrap race: another member is initializing the cluster; cloning from it instead"
+                return Decision("initialized a new cluster", tuple(actions) + (_act("bootstrap", fail=lost),))
             return Decision("waiting for leader to bootstrap", tuple(actions))
         leader = cluster.leader_member
         if leader is not None and cluster.leader is not None:

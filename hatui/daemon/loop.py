@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator
 from ..cluster import Cluster, HistoryEntry, Status, TimelineHistory, parse_lsn
 from ..dcs import ClusterStore, ClusterWatcher, DCSError, LeaseExpired
 from ..etcd_gateway import EtcdGateway
-from . import failsafe, queries, sync
+from . import failsafe, faultpoint, queries, sync
 from .fence import FenceClient
 from .ha import Action, Decision, LocalPostgres, Observation, decide
 from .member import NodeView, member_data
@@ -459,6 +459,7 @@ class Daemon:
         return True
 
     def _do_bootstrap(self, a: Action, cluster: Cluster | None) -> bool:
+        faultpoint.reached("bootstrap-race")
         if not self.store.race_initialize():
             log.info("failed to acquire initialize lock")
             return False
