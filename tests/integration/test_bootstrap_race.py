@@ -11,9 +11,9 @@ from __future__ import annotations
 import signal
 
 import pytest
+from servers import free_ports, make_tempdir, print_logs, remove_tree
 
 from hatui.launcher import LocalCluster
-from servers import free_ports, make_tempdir, print_logs, remove_tree
 
 pytestmark = pytest.mark.integration
 
