@@ -78,6 +78,9 @@ class Observation:
     now: datetime | None = None  # wall clock, only for scheduled switchovers
     # The last attempt to start PostgreSQL here failed (pg_ctl gave up, the server exited).
     start_failed: bool = False
+    # Leader only (lease.py): seconds it may go on serving before it must stop, from the send time
+    # of the last keepalive etcd acknowledged; None when we do not hold the lock.
+    lease_left: float | None = None
 
     @property
     def name(self) -> str:
@@ -277,6 +280,11 @@ def _dcs_unreachable(obs: Observation) -> Decision:
     if pg.running and pg.role == "primary":
         if obs.failsafe_confirmed:
             return Decision("continue to run as a leader because failsafe mode is enabled and all members are accessible")
+        if obs.lease_left is not None and obs.lease_left > 0:
+            # etcd answers late (or not yet), but our lease provably outlives the next cycle: no
+            # other member can take the leader key before it runs out, so writes stay safe.
+            return Decision(f"continue to run as a leader: etcd did not answer in time, but my lease is valid; "
+                            f"{obs.lease_left:.1f}s left before I must stop", level="warning")
         # The loop only reports etcd as unreachable after retrying for retry_timeout, and the
         # timing rule (loop_wait + 2 * retry_timeout <= ttl) means our lease may still be alive
         # now but will not be by the time a replica can be promoted: stop taking writes.

@@ -24,6 +24,7 @@ from ..etcd_gateway import EtcdGateway
 from . import failsafe, faultpoint, queries, sync
 from .fence import FenceClient
 from .ha import Action, Decision, LocalPostgres, Observation, decide
+from .lease import LeaseKeeper
 from .member import NodeView, member_data
 from .node import NodeRuntime
 from .peers import probe_members, probe_one
@@ -85,6 +86,8 @@ class Daemon:
         self.fence = FenceClient(None)  # the self-fencing guard; started in run()
         self.lease_refreshed_at = float("-inf")  # monotonic time taken before the last good keepalive
         self.sync_confirm_from: int | None = None  # sync.py: WAL position new sync standbys must pass
+        # Keepalives on their own thread and etcd client; the lease view (lease.py).
+        self.keeper = LeaseKeeper(self, EtcdGateway(rt.etcd_hosts, timeout=float(self.dynamic.ttl), **rt.etcd_auth))
 
     # ------------------------------------------------------------------ lifecycle
     def run(self) -> int:
@@ -148,6 +151,7 @@ class Daemon:
             self.api.stop()
         self.fence.close()  # a clean exit: the guard leaves PostgreSQL and etcd alone
         self.etcd.close()
+        self.keeper.etcd.close()
 
     def _check_unique_name(self) -> None:
         """Refuse to start when a live node already uses our name (spec 6.2)."""
@@ -189,6 +193,7 @@ class Daemon:
     # ------------------------------------------------------------------ one cycle
     def run_cycle(self) -> Decision | None:
         try:
+            self.keeper.send()  # first, and on its own thread: never behind a slow read
             cluster = self._read_cluster()
             lock_refreshed = False
             if cluster is not None:
@@ -225,11 +230,23 @@ class Daemon:
             return None
 
     def _read_cluster(self) -> Cluster | None:
-        """Read the cluster, retrying for up to retry_timeout; None means etcd is unreachable."""
+        """Read the cluster, retrying for up to retry_timeout; None means etcd is unreachable.
+
+        A leader may wait longer, as long as its lease allows (lease.py): a slow etcd is not a
+        dead one, and until the lease runs short nobody else can take over anyway."""
         deadline = time.monotonic() + self.dynamic.retry_timeout
+        base_timeout = self.etcd.timeout
+        leader = self.cluster is not None and self.cluster.leader_name == self.name and self.lease is not None
+        if leader and self.keeper.left() > self.dynamic.retry_timeout:
+            deadline = time.monotonic() + self.keeper.left()
         while True:
             try:
-                cluster = self.store.read()
+                if leader:
+                    self.etcd.timeout = max(base_timeout, min(float(self.lease_ttl), deadline - time.monotonic()))
+                try:
+                    cluster = self.store.read()
+                finally:
+                    self.etcd.timeout = base_timeout
                 self.cluster = cluster
                 if not self.dcs_ok:
                     log.info("etcd is reachable again")
@@ -243,6 +260,8 @@ class Daemon:
                         log.error("Error communicating with DCS: %s", exc)
                     self.dcs_ok = False
                     return None
+                if leader:
+                    self.keeper.send()  # etcd may be back for the lease before the read succeeds
                 time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
 
     def _read_cluster_fast(self) -> Cluster | None:
@@ -260,19 +279,26 @@ class Daemon:
         self._view_stale = False
         try:
             started = time.monotonic()
+            if self.lease is not None and self.lease_ttl == self.dynamic.ttl:
+                # The keepalive went out at the start of the cycle (lease.py); a healthy etcd has
+                # answered by now, a slow one answers later and the lease view says how long we have.
+                self.keeper.wait_ack(min(1.0, self.keeper.left()))
             if self.lease is None or self.lease_ttl != self.dynamic.ttl:
                 self.lease = self.etcd.grant_lease(self.dynamic.ttl)
                 self.lease_ttl = self.dynamic.ttl
                 self.last_member_data = None
-            else:
-                try:
-                    self.etcd.keepalive(self.lease)
-                except LeaseExpired:
-                    log.warning("our etcd lease expired; taking a new one")
-                    self.lease = self.etcd.grant_lease(self.dynamic.ttl)
-                    self.last_member_data = None
-            self.lease_refreshed_at = started  # etcd counts the TTL from later than this
+                self.lease_refreshed_at = started  # etcd counts the TTL from later than this
+            elif self.keeper.expired == self.lease:
+                log.warning("our etcd lease expired; taking a new one")
+                self.lease = self.etcd.grant_lease(self.dynamic.ttl)
+                self.last_member_data = None
+                self.lease_refreshed_at = started
             if cluster.leader_name != self.name:
+                return False
+            if self.keeper.left() <= 0:
+                log.error("failed to update leader lock: the last keepalive etcd acknowledged leaves %.1fs of "
+                          "lease, less than the %.1fs needed to stop safely",
+                          max(0.0, self.keeper.deadline() - time.monotonic()), self.keeper.budget())
                 return False
             if cluster.leader is not None and cluster.leader.lease != self.lease:
                 # After a restart of the daemon (or a new lease) the key still names us but
@@ -287,8 +313,14 @@ class Daemon:
             log.error("failed to update leader lock: %s", exc)
             return False
 
+    def fence_margin(self) -> float:
+        fencing = getattr(self.rt.node, "fencing", None)
+        return float(getattr(fencing, "safety_margin", 5))
+
     def _observe(self, cluster: Cluster | None, lock_refreshed: bool) -> Observation:
+        led = self.cluster is not None and self.cluster.leader_name == self.name and self.lease is not None
         return Observation(
+            lease_left=self.keeper.left() if led else None,
             settings=self.rt.settings(),
             pg=self._observe_postgres(),
             cluster=cluster,
