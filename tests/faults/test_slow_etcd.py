@@ -39,7 +39,7 @@ class DelayProxy:
         self._stop = threading.Event()
         self._socks: list[socket.socket] = []
 
-    def start(self) -> "DelayProxy":
+    def start(self) -> DelayProxy:
         threading.Thread(target=self._accept, daemon=True, name="delay-proxy").start()
         return self
 
