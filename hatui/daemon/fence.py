@@ -78,7 +78,7 @@ class FenceClient:
         return self.proc.pid if self.proc is not None else None
 
     @classmethod
-    def for_daemon(cls, daemon: Any) -> FenceClient:
+    def for_daemon(cls, daemon: Any) -> "FenceClient":
         """Build (not start) the guard for a loop.Daemon from its node config."""
         node = daemon.rt.node
         fencing = node.fencing
