@@ -157,7 +157,22 @@ def main() -> int:
         "--keep", action="store_true", help="keep the work dir (logs, data dirs) for a post-mortem"
     )
     ap.add_argument("--from-json", metavar="FILE", help="only re-render RESULTS.md from a results.json")
+    ap.add_argument("--unavailability", action="store_true",
+                    help="only the write-unavailability per fault and the seeded soak (bench/unavailability.py)")
+    ap.add_argument("--soak", type=int, default=4, help="faults in the --unavailability soak (default 4)")
+    ap.add_argument("--seed", type=int, default=16, help="seed of the --unavailability soak (default 16)")
     args = ap.parse_args()
+    if args.unavailability:
+        import unavailability
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+        base = Path(tempfile.mkdtemp(prefix="hatui-bench-unavail-", dir="/tmp"))
+        os.chmod(base, 0o755)  # the postgres OS user must reach the data dirs when we are root
+        try:
+            print(unavailability.table(unavailability.run(base, args.soak, args.seed)))
+        finally:
+            shutil.rmtree(base, ignore_errors=True)
+        return 0
     if args.from_json:
         results = json.loads(Path(args.from_json).read_text())
         text = report.render(

@@ -163,5 +163,6 @@ if __name__ == "__main__":  # pragma: no cover - a benchmark, run by hand
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
-    with tempfile.TemporaryDirectory(prefix="hatui-bench-unavail-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="hatui-bench-unavail-", dir="/tmp") as tmp:
+        os.chmod(tmp, 0o755)  # the postgres OS user must reach the data dirs when we are root
         print(table(run(Path(tmp), args.soak, args.seed)))
