@@ -62,13 +62,16 @@ def inject(s: System, fault: str, ttl: int) -> None:
     """One fault on the current leader, then what an operator's tooling would do to heal it."""
     leader = s.wait_healthy(180)
     node = s.node(leader)
-    if fault == "host crash":
-        s.crash_host(leader)
-        wait(lambda: s.leader() not in (None, leader), ttl + 90, f"{s.label}: a new leader", 0.1)
-        s.cluster.start_node(s.index(leader))
-    elif fault == "daemon kill":
-        s.kill_daemon(leader)
-        wait(lambda: s.leader() not in (None, leader), ttl + 90, f"{s.label}: a new leader", 0.1)
+    if fault in ("host crash", "daemon kill"):
+        if fault == "host crash":
+            s.crash_host(leader)
+        else:
+            s.kill_daemon(leader)
+        try:
+            wait(lambda: s.leader() not in (None, leader), ttl + 60, f"{s.label}: a new leader", 0.1)
+        except TimeoutError:
+            # Reported as measured: the gap lasts until the node is back and the cluster healed.
+            log.warning("%s %s: no new leader within %d s; starting the node again", s.label, fault, ttl + 60)
         s.cluster.start_node(s.index(leader))
     elif fault == "daemon frozen past ttl":
         node.daemon.signal(signal.SIGSTOP)
