@@ -158,10 +158,7 @@ def needs_rewind(local_tl: int | None, local_lsn: int | None, cluster: Cluster) 
 
 
 def wal_lag(obs: Observation) -> int | None:
-    cluster = obs.cluster
-    if cluster is None or cluster.last_lsn is None or obs.pg.wal_position is None:
-        return None
-    return max(0, cluster.last_lsn - obs.pg.wal_position)
+    return obs.cluster.lag_behind(obs.pg.wal_position) if obs.cluster is not None else None
 
 
 def _nofailover(settings: NodeSettings) -> bool:
@@ -431,9 +428,8 @@ def _candidate_ok(obs: Observation, name: str, check_lag: bool) -> bool:
     if allowed is not None and name not in allowed:
         return False
     if check_lag:
-        last = cluster.last_lsn
-        pos = peer.wal_position if peer.wal_position is not None else member.wal_position
-        if last is not None and pos is not None and last - pos > _max_lag(cluster):
+        lag = cluster.lag_behind(peer.wal_position if peer.wal_position is not None else member.wal_position)
+        if lag is not None and lag > _max_lag(cluster):
             return False
     return True
 
