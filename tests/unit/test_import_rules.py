@@ -101,6 +101,7 @@ RULES = [
     ("hatui.cluster", ETCD_ADAPTER | {"textual", "hatui.daemon"}, "the model knows no etcd, console or daemon"),
     ("hatui.config", ETCD_ADAPTER | {"textual", "hatui.daemon"}, "the model knows no etcd, console or daemon"),
     ("hatui.widgets", ETCD_ADAPTER, "a widget renders the model; it never talks to etcd"),
+    ("hatui.widgets", {"hatui.app", "hatui.screens"}, "a widget is reusable: it knows no app or screen"),
     ("hatui", {"grpc", "etcd3", "google.protobuf"}, "etcd is reached through its JSON gateway: no gRPC at run time"),
 ]
 
