@@ -27,6 +27,7 @@ from .ha import Action, Decision, LocalPostgres, Observation, decide
 from .member import NodeView, member_data
 from .node import NodeRuntime
 from .peers import probe_members, probe_one
+from .slots import SlotKeeper, slot_name_from_member_name
 
 log = logging.getLogger("hatui.ha")
 
@@ -84,6 +85,7 @@ class Daemon:
         self._view_stale = False  # _keep_lease wrote the leader key: read the cluster again
         self.fence = FenceClient(None)  # the self-fencing guard; started in run()
         self.lease_refreshed_at = float("-inf")  # monotonic time taken before the last good keepalive
+        self.slots = SlotKeeper(self)  # replication slots (use_slots, slots, member_slots_ttl)
 
     # ------------------------------------------------------------------ lifecycle
     def run(self) -> int:
@@ -211,6 +213,7 @@ class Daemon:
             self._execute(decision, cluster)
             self.fence.after_cycle(lock_refreshed, self.view.role in ("primary", "promoted"),
                                    bool(cluster and cluster.is_paused))
+            self.slots.sync(cluster)
             self._housekeeping()
             failsafe.publish(self, cluster)
             sync.manage(self, cluster)  # synchronous_standby_names and /sync, in the safe order
@@ -437,8 +440,13 @@ class Daemon:
         return m.host, m.port
 
     def _standby_for(self, cluster: Cluster | None, target: str | None):
+        if self.rt.node.tags.nostream:
+            return self.rt.standby_config(None)  # nostream: no WAL streaming at all, as in Patroni
         addr = self._member_address(cluster, target)
-        return self.rt.standby_config(addr)
+        standby = self.rt.standby_config(addr)
+        if addr is not None and self.dynamic.use_slots:
+            standby = replace(standby, slot_name=slot_name_from_member_name(self.name))
+        return standby
 
     def _start(self, mode: str, target: str | None, cluster: Cluster | None) -> bool:
         standby = None if mode == "primary" else self._standby_for(cluster, target)
@@ -750,8 +758,9 @@ class Daemon:
             return
         try:
             optime = self.view.xlog_location
-            if optime is not None and cluster.status.optime != optime:
-                self.store.write_status(Status(optime, {}, ()))
+            slots, retain = self.slots.status_fields()
+            if optime is not None and cluster.status != Status(optime, slots, retain):
+                self.store.write_status(Status(optime, slots, retain))
             if cluster.initialize is None or cluster.initialize == "":
                 sysid = self.pg.sysid()
                 if sysid:

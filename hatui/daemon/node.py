@@ -138,6 +138,10 @@ class NodeRuntime:
         params: dict[str, Any] = dict(cfg.effective_parameters(dynamic, self.node))
         if self.sync_standby_names is not None:
             params["synchronous_standby_names"] = self.sync_standby_names
+        if dynamic.use_slots and any(isinstance(s, dict) and s.get("type") == "logical" for s in dynamic.slots.values()):
+            # A replica's copies of logical slots need the primary to keep the catalog rows they
+            # decode (Patroni turns this on for the same reason).
+            params["hot_standby_feedback"] = "on"
         return params
 
     def pg_hba(self, dynamic: DynamicConfig) -> list[str] | None:
