@@ -22,6 +22,7 @@ from ..cluster import Cluster, HistoryEntry, Status, TimelineHistory, parse_lsn
 from ..dcs import ClusterStore, ClusterWatcher, DCSError, LeaseExpired
 from ..etcd_gateway import EtcdGateway
 from . import failsafe, queries, sync
+from .callbacks import CallbackRunner
 from .fence import FenceClient
 from .ha import Action, Decision, LocalPostgres, Observation, decide
 from .member import NodeView, member_data
@@ -86,6 +87,8 @@ class Daemon:
         self.fence = FenceClient(None)  # the self-fencing guard; started in run()
         self.lease_refreshed_at = float("-inf")  # monotonic time taken before the last good keepalive
         self.slots = SlotKeeper(self)  # replication slots (use_slots, slots, member_slots_ttl)
+        self.callbacks = CallbackRunner(rt.node.postgresql.callbacks, rt.scope, rt.pgc.get("pre_promote"),
+                                        rt.pgc.get("before_stop"))
 
     # ------------------------------------------------------------------ lifecycle
     def run(self) -> int:
@@ -128,8 +131,10 @@ class Daemon:
             log.info("stopping PostgreSQL before releasing the lock")
             self.view.state = "stopping"
             self._touch_member(force=True)
+            self.callbacks.before_stop()
             try:
                 self.pg.stop("fast")
+                self.callbacks.fire("on_stop", self.view.role)
             except Exception as exc:  # noqa: BLE001 - keep shutting down; the lease still expires
                 log.error("could not stop PostgreSQL: %s", exc)
         elif paused:
@@ -149,6 +154,7 @@ class Daemon:
             self.api.stop()
         self.fence.close()  # a clean exit: the guard leaves PostgreSQL and etcd alone
         self.etcd.close()
+        self.callbacks.wait_idle(5.0)  # let a just-fired on_stop finish and be logged
 
     def _check_unique_name(self) -> None:
         """Refuse to start when a live node already uses our name (spec 6.2)."""
@@ -463,6 +469,7 @@ class Daemon:
             return False
         self.start_failed = False
         self.view.state = "running"
+        self.callbacks.started(mode)
         return True
 
     def _do_bootstrap(self, a: Action, cluster: Cluster | None) -> bool:
@@ -502,6 +509,7 @@ class Daemon:
         self.view.state = "running"
         self.view.role = "primary"
         self.applied_config_revision = -1
+        self.callbacks.started("primary")
         return True
 
     def _do_clone(self, a: Action, cluster: Cluster | None) -> bool:
@@ -561,7 +569,10 @@ class Daemon:
 
     def _do_stop(self, a: Action, cluster: Cluster | None) -> bool:
         self.view.state = "stopping"
-        self.pg.stop(a.mode or "fast")
+        role = self.view.role
+        self.callbacks.before_stop()
+        if self.pg.stop(a.mode or "fast"):
+            self.callbacks.fire("on_stop", role)
         self.view.state = "stopped"
         self.wake.set()
         return True
@@ -570,7 +581,12 @@ class Daemon:
         mode = a.mode or "immediate-nolock"
         pg_mode = "fast" if mode in ("offline", "graceful") else "immediate"
         self.view.state = "stopping"
-        self.pg.stop(pg_mode)
+        if pg_mode == "fast":
+            # An immediate demote (the lock is lost) waits for no script: a write accepted
+            # meanwhile could be lost to the new primary.
+            self.callbacks.before_stop()
+        if self.pg.stop(pg_mode):
+            self.callbacks.fire("on_stop", "primary")
         self.view.role = "demoted"
         self.view.state = "stopped"
         if mode == "immediate":
@@ -593,9 +609,19 @@ class Daemon:
         if changed:
             self.pg.reload()
             log.info("following %s: primary_conninfo updated, server signaled", a.target)
+            self.callbacks.fire("on_reload", "replica")
         return True
 
     def _do_promote(self, a: Action, cluster: Cluster | None) -> bool:
+        with self._lease_kept("pre_promote"):
+            may_promote = self.callbacks.pre_promote()
+        if not may_promote:
+            log.warning("pre_promote script failed: not promoting, giving the leader lock back")
+            try:
+                self.store.release_leader(self.name)
+            except DCSError as exc:
+                log.error("could not release the leader lock: %s", exc)
+            return False
         self.view.role = "promoted"
         self.view.checkpoint_after_promote = False
         sync.claim(self, cluster)
@@ -608,6 +634,7 @@ class Daemon:
             return False
         self.following = None
         self.view.role = "primary"
+        self.callbacks.fire("on_role_change", "primary")
         self._touch_member(force=True)
         self.pg.write_config(self.rt.effective_parameters(self.dynamic), self.rt.pg_hba(self.dynamic), None)
         try:
@@ -666,7 +693,9 @@ class Daemon:
             log.warning("CHECKPOINT before switchover failed: %s", exc)
         self.view.state = "stopping"
         self._touch_member(force=True)
-        self.pg.stop("fast")
+        self.callbacks.before_stop()
+        if self.pg.stop("fast"):
+            self.callbacks.fire("on_stop", "primary")
         self.view.role = "demoted"
         self.view.state = "stopped"
         final = parse_lsn(self.pg.controldata().get("Latest checkpoint location"))
@@ -824,6 +853,7 @@ class Daemon:
                 log.info("Changed %s from '%s' to '%s'%s", name, value, new_params.get(name), note)
             log.info("Reloading PostgreSQL configuration.")
             self.pg.reload()  # logs "server signaled"
+            self.callbacks.fire("on_reload", self.view.role)
 
     # ------------------------------------------------------------------ REST requests
     def submit(self, req: Request, timeout: float) -> Request:
@@ -862,6 +892,7 @@ class Daemon:
             if changed and self.pg.is_running():
                 log.info("Reloading PostgreSQL configuration.")
                 self.pg.reload()
+                self.callbacks.fire("on_reload", self.view.role)
             elif not changed:
                 log.info("No PostgreSQL configuration items changed, nothing to reload.")
         req.finish(202, "reload scheduled")
@@ -910,7 +941,9 @@ class Daemon:
         self.pg.write_config(self.rt.effective_parameters(self.dynamic), self.rt.pg_hba(self.dynamic), standby)
         try:
             with self._lease_kept("restart"):
+                self.callbacks.before_stop()
                 self.pg.restart(timeout=float(req.params.get("timeout") or 60))
+            self.callbacks.fire("on_restart", role)
         except Exception as exc:  # noqa: BLE001
             self.view.state = "restart failed"
             req.finish(503, f"restart failed: {exc}")
