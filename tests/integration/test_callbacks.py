@@ -6,12 +6,18 @@ A recording script appends its arguments to one file per node; the tests read wh
 from __future__ import annotations
 
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_slots import make, rest  # noqa: F401 - the fixture and the REST helper are shared
+from clusterkit import cluster_factory, rest
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def make(request: pytest.FixtureRequest) -> Iterator:
+    yield from cluster_factory(request)
 
 
 def recorder(base: Path) -> str:
