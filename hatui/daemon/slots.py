@@ -356,6 +356,9 @@ class SlotKeeper:
                     log.debug("advanced logical replication slot '%s' to %s", name, format_lsn(target))
                 except Exception as exc:  # noqa: BLE001
                     log.warning("could not advance logical replication slot '%s': %s", name, exc)
+                    if "has already been removed" in str(exc):
+                        # The copy cannot be decoded here any more: drop it, copy it again later.
+                        self._drop(name, "its WAL is gone on this replica; it will be copied again")
 
     def _copy_from_leader(self, names: list[str], wants: Mapping[str, Want], cluster: Cluster) -> None:
         """Copy logical slots from the primary: their state files, written here while PostgreSQL
@@ -371,15 +374,29 @@ class SlotKeeper:
             with psycopg.connect(host=leader.host, port=leader.port, user=user, password=password or None,
                                  dbname=self.d.pg.database, connect_timeout=3, autocommit=True) as conn:
                 rows = conn.execute(
-                    "SELECT slot_name, datname, plugin, pg_read_binary_file('pg_replslot/' || slot_name || '/state')"
+                    "SELECT slot_name, datname, plugin, pg_read_binary_file('pg_replslot/' || slot_name || '/state'),"
+                    " pg_wal_lsn_diff(restart_lsn, '0/0')::bigint"
                     " FROM pg_replication_slots JOIN pg_database ON datoid = oid"
                     " WHERE slot_type = 'logical' AND NOT pg_is_in_recovery() AND slot_name = ANY(%s)",
                     (names,)).fetchall()
+            oldest = self._oldest_local_wal()
         except Exception as exc:  # noqa: BLE001
             log.warning("could not read logical slots %s from %s: %s", names, cluster.leader_name, exc)
             return
-        for name, datname, plugin, data in rows:
+        for name, datname, plugin, data, restart_lsn in rows:
             want = wants[name]
+            if oldest is None or restart_lsn is None or int(restart_lsn) < oldest:
+                # A copy needs the WAL from the slot's restart_lsn on, and this replica starts
+                # later (it was cloned after the slot was made). The slot moves there once its
+                # consumer confirms something newer; copy then, not a useless slot now.
+                key = f"{name}@{restart_lsn}"
+                if key not in self._warned:
+                    log.info("logical slot '%s' not copied yet: on %s it needs WAL from %s, this replica has WAL "
+                             "from %s on", name, cluster.leader_name,
+                             format_lsn(int(restart_lsn)) if restart_lsn is not None else "?",
+                             format_lsn(oldest) if oldest is not None else "?")
+                    self._warned.add(key)
+                continue
             if (datname, plugin) != (want.database, want.plugin):
                 if name not in self._warned:
                     log.warning("will not copy logical slot '%s': on %s it is %s/%s, the configuration says %s/%s",
@@ -414,6 +431,15 @@ class SlotKeeper:
                 _fsync_dir(slot_dir)
             finally:
                 pg.start(timeout=60)
+
+    def _oldest_local_wal(self) -> int | None:
+        """The first LSN of the oldest WAL segment in our pg_wal."""
+        rows = self._sql("SELECT min(name), (SELECT setting::bigint FROM pg_settings WHERE name = 'wal_segment_size')"
+                         " FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{24}$'")
+        if not rows or rows[0][0] is None:
+            return None
+        name, seg_size = rows[0]
+        return (int(name[8:16], 16) << 32) + int(name[16:24], 16) * int(seg_size)
 
     # ---- the leader's /status ------------------------------------------------------------------
     def _publish(self, cluster: Cluster, wants: Mapping[str, Want]) -> None:

@@ -86,3 +86,32 @@ def rest(node: LocalNode, method: str, path: str, body: dict) -> int:
             return r.status
     except urllib.error.HTTPError as e:
         return e.code
+
+
+def host_pids(node: LocalNode) -> list[int]:
+    """The daemon, its fencing guard, the postmaster and its children: what a host crash takes down."""
+    from servers import live_processes, process_args
+
+    daemon = node.daemon.pid if node.daemon else None
+    postmaster = node.postmaster_pid()
+    pids = []
+    for pid, ppid in live_processes():
+        if pid in (daemon, postmaster) or (postmaster and ppid == postmaster) or b"hatui.daemon.fence" in process_args(pid) and str(daemon).encode() in process_args(pid):
+            pids.append(pid)
+    return pids
+
+
+def crash_host(node: LocalNode) -> None:
+    """SIGKILL to every process of the node at once (SIGSTOP first, so none reacts to another's death)."""
+    import os
+    import signal
+
+    pids = host_pids(node)
+    for sig in (signal.SIGSTOP, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass  # a short-lived backend that ended on its own
+    if node.daemon is not None and node.daemon.popen is not None:
+        node.daemon.popen.wait()
