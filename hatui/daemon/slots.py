@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..cluster import Cluster, Member
+from ..slotview import slot_name_from_member_name
 from .postgres import format_lsn
 
 if TYPE_CHECKING:
@@ -49,17 +50,6 @@ SLOTS_QUERY = (
     " FROM pg_replication_slots WHERE NOT temporary ORDER BY slot_name"
 )
 _VALID = re.compile(r"^[a-z0-9_]{1,63}$")
-
-
-def slot_name_from_member_name(member_name: str) -> str:
-    """Patroni's mapping: lower case; '-' and '.' become '_'; any other character outside
-    [a-z0-9_] becomes 'u' + its code point in 4 digits; at most 63 characters."""
-
-    def replace(match: re.Match) -> str:
-        c = match.group(0)
-        return "_" if c in "-." else f"u{ord(c):04d}"
-
-    return re.sub(r"[^a-z0-9_]", replace, member_name.lower())[:63]
 
 
 @dataclass(frozen=True)
@@ -189,18 +179,6 @@ def _int(value: Any) -> int | None:
         return int(value) if value is not None and not isinstance(value, bool) else None
     except (TypeError, ValueError):
         return None
-
-
-def lag_rows(cluster: Cluster) -> list[tuple[str, int | None, int | None]]:
-    """(slot, position, lag in bytes behind the primary's WAL) from the /status key, for display."""
-    if not cluster.status:
-        return []
-    optime = cluster.status.optime
-    out = []
-    for name, lsn in sorted(cluster.status.slots.items()):
-        lsn = _int(lsn)
-        out.append((name, lsn, (optime - lsn) if optime is not None and lsn is not None else None))
-    return out
 
 
 class SlotKeeper:

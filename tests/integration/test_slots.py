@@ -7,6 +7,9 @@ only the member slot keeps what a stopped replica still needs.
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -33,6 +36,12 @@ def test_member_slots_keep_wal_for_a_stopped_replica_and_follow_a_switchover(mak
     status = json.loads(cluster.etcd_get("/service/batman/status"))
     assert {"postgresql0", "postgresql1", "postgresql2"} <= set(status["slots"])
     assert status["retain_slots"] == ["postgresql0", "postgresql1", "postgresql2"]
+    # `hatui list -e` shows them with their lag.
+    out = subprocess.run([sys.executable, "-m", "hatui", "--etcd", cluster.etcd_endpoint, "list", "-e"],
+                         capture_output=True, text=True, timeout=60).stdout
+    table = out[out.index("Replication slots"):]
+    assert re.search(r"\| postgresql1 +\| physical \| member postgresql1 +\| [0-9A-F]+/[0-9A-F]+ +\| +\d+ \|", table), out
+    assert "member postgresql2" in table and "member postgresql0" in table
 
     # Stop postgresql2 (daemon and PostgreSQL), write far more WAL than the primary keeps on its own.
     marker = p2.data_dir / "hatui-test-marker"

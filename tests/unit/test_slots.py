@@ -8,7 +8,6 @@ from hatui.cluster import Cluster, Leader, Member, Status
 from hatui.daemon.slots import (
     SlotRow,
     is_ignored,
-    lag_rows,
     permanent_slots,
     slot_name_from_member_name,
     wanted_slots,
@@ -98,6 +97,13 @@ def test_ignore_slots_matchers():
     assert not is_ignored(row, [{}, "junk"])
 
 
-def test_lag_rows_from_status():
-    c = cluster(member("pg0"), slots={"pg1": 4000, "cdc": 5000})
-    assert lag_rows(c) == [("cdc", 5000, 0), ("pg1", 4000, 1000)]
+def test_slot_rows_for_list_and_console():
+    from hatui.cluster import ClusterConfig
+    from hatui.slotview import slot_rows
+
+    c = cluster(member("pg0"), member("pg1"), slots={"pg1": 4000, "cdc": 5000, "pg9": 100}, retain=["pg9"])
+    c = Cluster(c.scope, leader=c.leader, members=c.members, status=c.status,
+                config=ClusterConfig({"slots": {"cdc": {"type": "logical", "database": "d", "plugin": "p"}}}))
+    assert slot_rows(c) == [("cdc", "logical", "permanent", "0/1388", 0),
+                            ("pg1", "physical", "member pg1", "0/FA0", 1000),
+                            ("pg9", "physical", "gone member (kept for member_slots_ttl)", "0/64", 4900)]
