@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterator
 from ..cluster import Cluster, HistoryEntry, Status, TimelineHistory, parse_lsn
 from ..dcs import ClusterStore, ClusterWatcher, DCSError, LeaseExpired
 from ..etcd_gateway import EtcdGateway
+from ..notbuilt import dynamic_findings
 from . import failsafe, queries, sync
 from .callbacks import CallbackRunner
 from .fence import FenceClient
@@ -822,6 +823,8 @@ class Daemon:
         new, warnings = self.rt.safe_dynamic(dict(cluster.config.data))
         for w in warnings:
             log.warning("%s", w)
+        for issue in dynamic_findings(cluster.config.data):
+            log.warning("cluster configuration: %s", issue)
         old_params = self.rt.effective_parameters(self.dynamic)
         self.dynamic = new
         if self.pg.data_dir_state() != "valid":

@@ -5,6 +5,7 @@ A recording script appends its arguments to one file per node; the tests read wh
 
 from __future__ import annotations
 
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,10 +47,18 @@ def test_callbacks_run_with_patroni_arguments_and_pre_promote_can_stop_a_promoti
     # postgresql0 refuses every promotion (it bootstraps, which is no promotion).
     extra["postgresql0"]["postgresql.pre_promote"] = f"sh -c 'echo refused >> {pre}; exit 1'"
     extra["postgresql1"]["postgresql.pre_promote"] = f"{rec} {pre} postgresql1"
+    # Settings hatui does not act on: one warning line each at start (issue 14, item 5).
+    extra["postgresql0"]["citus"] = {"group": 0, "database": "citus"}
+    extra["postgresql0"]["postgresql.pgpass"] = str(tmp_path / "pgpass")
     cluster = make(2, node_extra=extra)
     p0, p1 = cluster.nodes
     cluster.wait_for(lambda: "on_start primary batman" in lines(logs["postgresql0"]), 30, "on_start on the primary")
     cluster.wait_for(lambda: "on_start replica batman" in lines(logs["postgresql1"]), 30, "on_start on the replica")
+    daemon_log = p0.log_path.read_text().splitlines()
+    for key in ("citus", "postgresql.pgpass"):
+        assert len([x for x in daemon_log if f"WARNING: {p0.config_path}: {key}: accepted but not acted on" in x
+                    or re.search(rf"WARNING: {p0.config_path}:\d+: {key}: accepted but not acted on", x)]) == 1
+    assert not any("accepted but not acted on" in x for x in p1.log_path.read_text().splitlines())
 
     # A parameter change reaches both nodes with a reload.
     assert rest(p0, "PATCH", "/config", {"postgresql": {"parameters": {"work_mem": "7MB"}}}) == 200
