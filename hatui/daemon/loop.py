@@ -30,6 +30,7 @@ from .member import NodeView, member_data
 from .node import NodeRuntime
 from .peers import probe_members, probe_one
 from .slots import SlotKeeper, slot_name_from_member_name
+from .wdcheck import may_lead
 
 log = logging.getLogger("hatui.ha")
 
@@ -298,7 +299,7 @@ class Daemon:
 
     def _observe(self, cluster: Cluster | None, lock_refreshed: bool) -> Observation:
         return Observation(
-            settings=self.rt.settings(),
+            settings=self.rt.settings(self.dynamic),
             pg=self._observe_postgres(),
             cluster=cluster,
             lock_refreshed=lock_refreshed,
@@ -474,6 +475,8 @@ class Daemon:
         return True
 
     def _do_bootstrap(self, a: Action, cluster: Cluster | None) -> bool:
+        if not may_lead(self.rt.node, "bootstrapping a new cluster"):
+            return False
         if not self.store.race_initialize():
             log.info("failed to acquire initialize lock")
             return False
@@ -653,7 +656,7 @@ class Daemon:
         return True
 
     def _do_acquire_lock(self, a: Action, cluster: Cluster | None) -> bool:
-        if self.lease is None:
+        if self.lease is None or not may_lead(self.rt.node, "taking the leader lock"):
             return False
         try:
             won = self.store.take_leader(self.name, self.lease)
@@ -1027,8 +1030,13 @@ class Daemon:
         started = req.params.get("started")
         if started is not None:
             started.set()  # the API answers "reinitialize started" now, showing "creating replica"
-        log.info("reinitializing: removing the data directory and cloning from %s", cluster.leader_name)
-        ok = self._run_action(Action("reinit", cluster.leader_name), cluster)
+        source = cluster.leader_name
+        if not req.params.get("from_leader"):
+            # As Patroni: a running member tagged clonefrom takes the copy load off the leader.
+            source = next((m.name for m in cluster.members if m.name not in (self.name, cluster.leader_name)
+                           and m.clonefrom and m.is_running and m.host), source)
+        log.info("reinitializing: removing the data directory and cloning from %s", source)
+        ok = self._run_action(Action("reinit", source), cluster)
         req.finish(200 if ok else 503, "reinitialize finished" if ok else "reinitialize failed")
 
 

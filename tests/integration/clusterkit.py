@@ -42,13 +42,17 @@ def build(base: Path, nodes: int, dcs_extra: dict | None = None, params: dict | 
 def cluster_factory(request: pytest.FixtureRequest) -> Iterator:
     made: list[tuple[LocalCluster, Path]] = []
 
-    def _make(nodes: int = 2, **kw) -> LocalCluster:
+    def _make(nodes: int = 2, not_streaming: tuple[str, ...] = (), **kw) -> LocalCluster:
+        """not_streaming: replicas that only have to be running (a nostream member never streams)."""
         base = make_tempdir("hatui-slots-")
         cluster = build(base, nodes, **kw)
         made.append((cluster, base))
         cluster.start()
         for node in cluster.nodes[1:]:
-            cluster.wait_for(lambda n=node: n.is_streaming(), 120, f"{node.name} streaming")
+            if node.name in not_streaming:
+                cluster.wait_for(lambda n=node: n.patroni().get("state") == "running", 120, f"{node.name} running")
+            else:
+                cluster.wait_for(lambda n=node: n.is_streaming(), 120, f"{node.name} streaming")
         return cluster
 
     yield _make
