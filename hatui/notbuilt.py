@@ -54,6 +54,8 @@ NOT_ACTED_ON: tuple[NotActedOn, ...] = (
     NotActedOn(("master_stop_timeout",), "a primary stop waits for PostgreSQL however long it takes",
                where="dynamic", applies=lambda v: _set(v) and v != 0),
     NotActedOn(("primary_race_backoff",), "no back-off between leader races", where="dynamic"),
+    NotActedOn(("postgresql", "use_slots"), "replication slots are switched on or off for the whole cluster only "
+                                            "(bootstrap.dcs or edit-config), as in Patroni"),
     # postgresql.* details of file layout and connections.
     NotActedOn(("postgresql", "config_dir"), "configuration files are written in the data directory"),
     NotActedOn(("postgresql", "custom_conf"), "hatui writes postgresql.conf and includes initdb's file only"),
