@@ -617,8 +617,10 @@ class Daemon:
         return True
 
     def _do_promote(self, a: Action, cluster: Cluster | None) -> bool:
-        with self._lease_kept("pre_promote"):
-            may_promote = self.callbacks.pre_promote()
+        may_promote = True
+        if self.callbacks.pre_promote_cmd:
+            with self._lease_kept("pre_promote"):
+                may_promote = self.callbacks.pre_promote()
         if not may_promote:
             log.warning("pre_promote script failed: not promoting, giving the leader lock back")
             try:
