@@ -50,7 +50,7 @@ def test_member_slots_keep_wal_for_a_stopped_replica_and_follow_a_switchover(mak
     cluster.wait_for(lambda: not p2.postmaster_pid(), 30, "postgresql2 stopped")
     stopped_at = sql(p0, "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint")[0][0]
     sql(p0, "CREATE TABLE big (id int, pad text)")
-    for i in range(4):
+    for _ in range(4):
         sql(p0, "INSERT INTO big SELECT g, repeat('x', 900) FROM generate_series(1, 40000) g")
         sql(p0, "CHECKPOINT")
     written = sql(p0, "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint")[0][0] - stopped_at
