@@ -237,9 +237,7 @@ def manage(daemon: Any, cluster: Cluster | None) -> None:
 CONFIRM_WAIT = 2.0  # seconds one cycle waits for PostgreSQL to report new standbys as synchronous
 
 _CONFIRM_SQL = """
-SELECT application_name, sync_state, pg_wal_lsn_diff(flush_lsn, '0/0')::bigint,
-       pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint
-  FROM pg_stat_replication
+SELECT application_name, sync_state, pg_wal_lsn_diff(flush_lsn, '0/0')::bigint FROM pg_stat_replication
 """
 _LSN_SQL = "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint"
 
@@ -254,8 +252,9 @@ def _await_confirmation(daemon: Any, names: frozenset[str]) -> frozenset[str]:
 
     `sync_state` alone is not enough: commits acknowledged before the GUC named a standby were
     not waited for, so the standby has every acknowledged commit only once it has flushed past
-    the primary's WAL position at the time we first saw it reported as synchronous (taken
-    after the reload, so every earlier acknowledged commit lies below it)."""
+    the primary's WAL position read just after the reload (every commit acknowledged before
+    lies below it; one PostgreSQL may still have acknowledged without waiting, in the instant
+    before its checkpointer applied the reload, is a remaining gap of milliseconds)."""
     deadline = time.monotonic() + CONFIRM_WAIT
     while True:
         try:
@@ -266,7 +265,7 @@ def _await_confirmation(daemon: Any, names: frozenset[str]) -> frozenset[str]:
         except (PostgresError, IndexError) as exc:
             log.warning("could not read pg_stat_replication: %s", exc)
             return frozenset()
-        confirmed = frozenset(name for name, state, flush, _ in rows
+        confirmed = frozenset(name for name, state, flush in rows
                               if state in ("sync", "quorum") and flush is not None and flush >= mark)
         if names <= confirmed or time.monotonic() >= deadline:
             if not names <= confirmed:
