@@ -40,6 +40,7 @@ from ..slotview import slot_name_from_member_name
 from .postgres import format_lsn
 
 if TYPE_CHECKING:
+    from ..config import DynamicConfig
     from .member import NodeView
     from .node import NodeRuntime
     from .postgres import Postgres
@@ -53,6 +54,8 @@ class Daemon(Protocol):
     pg: Postgres
     view: NodeView
     rt: NodeRuntime
+    dynamic: DynamicConfig
+    dcs_ok: bool
 
     def _lease_kept(self, what: str) -> AbstractContextManager[None]: ...
 
