@@ -1,0 +1,113 @@
+"""Fixtures of the real-hosts suite (issue 18): a topology of network namespaces inside the
+test's own private namespace, with a hatui cluster across it, destroyed by PID and by namespace
+whatever happens. Prints every scenario's figures at the end of the outer run."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "faults"))  # netnskit, shared with the fault suite
+
+from hostcluster import DCS, HostCluster  # noqa: E402
+from lab import FIGURES_ENV, OUT_ENV, Run, out_dir  # noqa: E402
+from netnskit import inside, run_inside  # noqa: E402
+from topology import NS_FILE_ENV, Topology, kill_in_namespaces, skip_reason  # noqa: E402
+
+from servers import make_tempdir, print_logs, remove_tree  # noqa: E402
+
+
+def pytest_configure(config) -> None:
+    # The outer run owns the figures file and the history directory; inner runs inherit both.
+    if not inside():
+        if not os.environ.get(FIGURES_ENV):
+            fd, path = tempfile.mkstemp(prefix="hatui-partitions-", suffix=".jsonl")
+            os.close(fd)
+            os.environ[FIGURES_ENV] = path
+        os.environ.setdefault(OUT_ENV, str(out_dir()))
+
+
+def outer(request: pytest.FixtureRequest, timeout: float = 900) -> None:
+    """Run this test again inside a fresh private namespace; afterwards kill by PID anything
+    still alive in the child namespaces it made (the inner run normally leaves nothing)."""
+    reason = skip_reason()
+    if reason:
+        pytest.skip(reason)
+    fd, ns_file = tempfile.mkstemp(prefix="hatui-hosts-ns-")
+    os.close(fd)
+    os.environ[NS_FILE_ENV] = ns_file
+    try:
+        run_inside(request, timeout)
+    finally:
+        ids = set(Path(ns_file).read_text().split())
+        left = kill_in_namespaces(ids) if ids else []
+        if left:
+            print(f"killed processes left in the host namespaces: {left}")
+        os.unlink(ns_file)
+        os.environ.pop(NS_FILE_ENV, None)
+
+
+class Lab:
+    def __init__(self, topo: Topology, cluster: HostCluster) -> None:
+        self.topo, self.cluster = topo, cluster
+
+    def run(self, name: str) -> Run:
+        return Run(name, self.cluster, self.topo).start()
+
+
+@pytest.fixture
+def lab_factory(request: pytest.FixtureRequest) -> Iterator:
+    made: list[tuple[Topology, HostCluster | None, Path]] = []
+
+    def make(dcs: dict | None = None, hosts: int = 3) -> Lab:
+        base = make_tempdir("hatui-hosts-")
+        topo = Topology(hosts)
+        made.append((topo, None, base))
+        topo.build()
+        cluster = HostCluster(base, topo, {**DCS, **(dcs or {})})
+        made[-1] = (topo, cluster, base)
+        cluster.start()
+        return Lab(topo, cluster)
+
+    yield make
+    rep = getattr(request.node, "_hatui_rep_call", None)
+    for topo, cluster, base in made:
+        try:
+            if cluster is not None:
+                if rep is not None and rep.failed:
+                    print_logs(cluster.nodes, 60)
+                    for member in cluster.etcd_members:
+                        print(f"----- {member.name} -----\n" + "\n".join(
+                            member.log_path.read_text(errors="replace").splitlines()[-15:]))
+                if topo.links:
+                    topo.heal()  # lets the daemons stop cleanly (a primary waiting for its standby)
+                cluster.stop()
+        finally:
+            left = topo.destroy()
+            if left:
+                print(f"killed processes left in the host namespaces: {left}")
+            remove_tree(base)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """Every scenario's figures, as the closing note and the benchmark show them."""
+    path = os.environ.get(FIGURES_ENV)
+    if inside() or not path or not os.path.exists(path):
+        return
+    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    if not rows:
+        return
+    terminalreporter.write_sep("-", "real-hosts scenarios (hatui)")
+    head = f"{'scenario':<52} {'failover s':>10} {'unavail s':>9} {'acked':>6} {'lost':>5} {'2 writable':>10} {'changes':>7}"
+    terminalreporter.write_line(head)
+    for r in rows:
+        fo = "-" if r["failover_s"] is None else f"{r['failover_s']:.1f}"
+        terminalreporter.write_line(f"{r['scenario']:<52} {fo:>10} {r['unavailable_s']:>9.1f} {r['acked']:>6} "
+                                    f"{r['lost']:>5} {r['split_samples']:>10} {r['leader_changes']:>7}")
+    terminalreporter.write_line(f"histories: {os.environ.get(OUT_ENV)}")
