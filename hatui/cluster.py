@@ -574,6 +574,14 @@ class Cluster:
         known = [c for c in candidates if c is not None]
         return max(known) if known else None
 
+    def lag_behind(self, position: int | None) -> int | None:
+        """Bytes `position` is behind the cluster position, never negative; None when either is
+        unknown. The one lag rule: the HA core, the REST API, the CLI and the console use it."""
+        last = self.last_lsn
+        if position is None or last is None:
+            return None
+        return max(0, last - position)
+
     def lag(self, member: Member, which: str = "wal") -> int | None:
         """Bytes behind the cluster position, as patronictl computes it (never negative).
 
@@ -583,10 +591,7 @@ class Cluster:
         if which in ("receive", "replay") and pos is None:
             # 4.0 and 3.x members publish only xlog_location; use it for both columns.
             pos = member.xlog_location
-        last = self.last_lsn
-        if pos is None or last is None:
-            return None
-        return max(0, last - pos)
+        return self.lag_behind(pos)
 
     def display_role(self, member: Member) -> str:
         """Role as patronictl's list shows it: Leader, Standby Leader, Sync Standby, Replica."""

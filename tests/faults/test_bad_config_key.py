@@ -47,7 +47,7 @@ def test_hostile_config_key_changes_nothing(fault_cluster) -> None:
             marker = f"hostile-{HOSTILE.index(value)}"
             # Two HA cycles with the bad value in place (an invalid loop_wait means the default, 10 s).
             seen = leader.log_path.read_text().count("Lock owner")
-            cluster.wait_for(lambda: leader.log_path.read_text().count("Lock owner") >= seen + 2, 60,
+            cluster.wait_for(lambda seen=seen: leader.log_path.read_text().count("Lock owner") >= seen + 2, 60,
                              f"two cycles with {marker}")
             assert leader.daemon.alive and replica.daemon.alive, marker
             assert cluster.leader() == leader.name, marker
