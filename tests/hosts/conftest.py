@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "faults"))  # netns
 from hostcluster import DCS, HostCluster  # noqa: E402
 from lab import FIGURES_ENV, OUT_ENV, Run, out_dir  # noqa: E402
 from netnskit import inside, run_inside  # noqa: E402
+from patronihosts import PatroniHostCluster, patroni_missing, system  # noqa: E402
 from topology import NS_FILE_ENV, Topology, kill_in_namespaces, skip_reason  # noqa: E402
 
 from servers import make_tempdir, print_logs, remove_tree  # noqa: E402
@@ -56,27 +57,38 @@ def outer(request: pytest.FixtureRequest, timeout: float = 900) -> None:
 class Lab:
     def __init__(self, topo: Topology, cluster: HostCluster) -> None:
         self.topo, self.cluster = topo, cluster
+        self.runs: list[Run] = []
 
     def run(self, name: str) -> Run:
-        return Run(name, self.cluster, self.topo).start()
+        run = Run(name, self.cluster, self.topo)
+        self.runs.append(run)
+        return run.start()
 
 
 @pytest.fixture
 def lab_factory(request: pytest.FixtureRequest) -> Iterator:
     made: list[tuple[Topology, HostCluster | None, Path]] = []
+    labs: list[Lab] = []
 
     def make(dcs: dict | None = None, hosts: int = 3) -> Lab:
+        if system() == "patroni" and patroni_missing():
+            pytest.skip(patroni_missing())
         base = make_tempdir("hatui-hosts-")
         topo = Topology(hosts)
         made.append((topo, None, base))
         topo.build()
-        cluster = HostCluster(base, topo, {**DCS, **(dcs or {})})
+        cls = PatroniHostCluster if system() == "patroni" else HostCluster
+        cluster = cls(base, topo, {**DCS, **(dcs or {})})
         made[-1] = (topo, cluster, base)
         cluster.start()
-        return Lab(topo, cluster)
+        labs.append(Lab(topo, cluster))
+        return labs[-1]
 
     yield make
     rep = getattr(request.node, "_hatui_rep_call", None)
+    for lab in labs:
+        for run in lab.runs:
+            run.abandon()
     for topo, cluster, base in made:
         try:
             if cluster is not None:
@@ -103,11 +115,16 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
     if not rows:
         return
-    terminalreporter.write_sep("-", "real-hosts scenarios (hatui)")
-    head = f"{'scenario':<52} {'failover s':>10} {'unavail s':>9} {'acked':>6} {'lost':>5} {'2 writable':>10} {'changes':>7}"
+    terminalreporter.write_sep("-", "real-hosts scenarios")
+    head = (f"{'system':<8} {'scenario':<56} {'failover s':>10} {'unavail s':>9} {'acked':>6} {'lost':>5} "
+            f"{'2 writable':>10} {'changes':>7}")
     terminalreporter.write_line(head)
     for r in rows:
         fo = "-" if r["failover_s"] is None else f"{r['failover_s']:.1f}"
-        terminalreporter.write_line(f"{r['scenario']:<52} {fo:>10} {r['unavailable_s']:>9.1f} {r['acked']:>6} "
-                                    f"{r['lost']:>5} {r['split_samples']:>10} {r['leader_changes']:>7}")
+        terminalreporter.write_line(f"{r.get('system', 'hatui'):<8} {r['scenario']:<56} {fo:>10} "
+                                    f"{r['unavailable_s']:>9.1f} {r['acked']:>6} {r['lost']:>5} "
+                                    f"{r['split_samples']:>10} {r['leader_changes']:>7}")
+    terminalreporter.write_line("failover s: fault -> first write acknowledged by another server; unavail s: every "
+                                "gap over 1 s between acknowledged writes after the fault; 2 writable: 1 s samples "
+                                "with two hosts taking writes; changes: leader changes seen by the samples")
     terminalreporter.write_line(f"histories: {os.environ.get(OUT_ENV)}")

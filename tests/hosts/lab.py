@@ -23,6 +23,7 @@ from pathlib import Path
 from checker import Outcome, check, render
 from client import LISTS
 from hostcluster import HostCluster, HostNode
+from patronihosts import system
 from topology import Topology
 
 from hatui.launcher import Proc
@@ -77,6 +78,7 @@ class Run:
     sampler: Sampler | None = None
     history_path: Path | None = None
     leader: HostNode | None = None
+    finished: bool = False
 
     def start(self) -> "Run":
         self.leader = self.cluster.wait_healthy()
@@ -152,6 +154,7 @@ class Run:
         text = render(events, outcome, f"{self.name}: final primary {final.name}")
         readable = self.history_path.with_suffix(".history")
         readable.write_text(text)
+        self.finished = True
         self.record(outcome, final)
         print(f"history of '{self.name}': {readable}")
         problems = outcome.violations(allow_loss=allow_loss)
@@ -168,7 +171,17 @@ class Run:
         path = os.environ.get(FIGURES_ENV)
         if path:
             with open(path, "a") as f:
-                f.write(json.dumps({"scenario": self.name, "final": final.name, **outcome.figures()}) + "\n")
+                f.write(json.dumps({"system": system(), "scenario": self.name, "final": final.name,
+                                    **outcome.figures()}) + "\n")
+
+    def abandon(self) -> None:
+        """The test failed before finish(): stop the workload, keep what happened readable."""
+        self.stop()
+        if not self.finished and self.history_path is not None:
+            readable = self.history_path.with_suffix(".history")
+            readable.write_text(render(self.client_events() + self.events, None,
+                                       f"{self.name}: INCOMPLETE, the test failed before the final check"))
+            print(f"history of '{self.name}' (incomplete): {readable}")
 
     def stop(self) -> None:
         if self.client is not None and self.client.alive:

@@ -9,8 +9,8 @@ that was not attempted, lists in order, and no 1 s sample with two writable host
 history file per scenario goes to $HATUI_HOSTS_OUT (printed); the figures are printed at the end.
 
 All are `slow` (a cluster of 9 servers per scenario on a 2-core machine): `./run.sh test-faults`
-runs the ones that take about two minutes; `./run.sh test-partitions` runs all, the ten-minute
-random nemesis (`partitions_long`) too.
+runs the quicker ones; `./run.sh test-partitions` runs all, the ones marked `partitions_only`
+(a minute of bad links, flapping, the ten-minute random nemesis...) too.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def hold(seconds: float) -> None:
 
 
 # ---- leader isolated ---------------------------------------------------------------------------
-@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("mode", ["sync", pytest.param("async", marks=pytest.mark.partitions_only)])
 def test_leader_host_isolated(request, lab_factory, mode) -> None:
     """The leader's host loses every link (hosts and clients). Its etcd member is a minority: the
     leader demotes, the other two elect a new leader. Healed, the old leader rejoins. Synchronous:
@@ -96,7 +96,8 @@ def writes_continue_on(run, lab, name: str, n: int = 10) -> None:
 
 
 # ---- leader cut off from etcd, not from the replicas ---------------------------------------------
-@pytest.mark.parametrize("failsafe", [False, True], ids=["failsafe-off", "failsafe-on"])
+@pytest.mark.parametrize("failsafe", [pytest.param(False, id="failsafe-off"),
+                                      pytest.param(True, id="failsafe-on", marks=pytest.mark.partitions_only)])
 def test_leader_cut_from_etcd_not_replicas(request, lab_factory, failsafe) -> None:
     """Only etcd's ports are cut between the leader's host and the others (its own etcd member is
     then a minority); PostgreSQL and the REST APIs still connect. failsafe off: the leader demotes
@@ -138,6 +139,7 @@ def _leader_key(lab):
 
 
 # ---- leader cut off from the replicas, not from etcd ---------------------------------------------
+@pytest.mark.partitions_only
 def test_leader_cut_from_replicas_not_etcd(request, lab_factory) -> None:
     """PostgreSQL and REST ports cut between the leader's host and the replicas; etcd still works
     everywhere. The leader keeps its lock, so nobody is promoted; the lost synchronous standby is
@@ -159,7 +161,7 @@ def test_leader_cut_from_replicas_not_etcd(request, lab_factory) -> None:
 
 
 # ---- one-way links between the leader and etcd -----------------------------------------------------
-@pytest.mark.parametrize("direction", ["etcd-deaf", "leader-deaf"])
+@pytest.mark.parametrize("direction", ["etcd-deaf", pytest.param("leader-deaf", marks=pytest.mark.partitions_only)])
 def test_one_way_link_leader_etcd(request, lab_factory, direction) -> None:
     """etcd-deaf: the leader's host hears etcd, etcd does not hear it (its packets to the other
     hosts' etcd ports are dropped). leader-deaf: the reverse. Either way TCP to etcd breaks and
@@ -185,6 +187,7 @@ def test_one_way_link_leader_etcd(request, lab_factory, direction) -> None:
 
 
 # ---- a replica isolated, then healed -----------------------------------------------------------
+@pytest.mark.partitions_only
 def test_replica_isolated_then_healed(request, lab_factory) -> None:
     """The synchronous standby's host loses every link for 40 s: no failover, commits go on (the
     other replica becomes the synchronous standby); healed, it streams again. Re-clone: hatui has
@@ -212,7 +215,7 @@ def test_replica_isolated_then_healed(request, lab_factory) -> None:
 
 
 # ---- etcd partitions -------------------------------------------------------------------------------
-@pytest.mark.parametrize("whose", ["replica", "leader"])
+@pytest.mark.parametrize("whose", ["replica", pytest.param("leader", marks=pytest.mark.partitions_only)])
 def test_etcd_minority_partition(request, lab_factory, whose) -> None:
     """One etcd member (on a replica's host, or on the leader's) is cut from the other two (peer
     port only; clients still reach every member). The majority carries on; the daemons whose
@@ -234,6 +237,7 @@ def test_etcd_minority_partition(request, lab_factory, whose) -> None:
     assert outcome.leader_changes == 0 and outcome.failover_s is None
 
 
+@pytest.mark.partitions_only
 def test_etcd_majority_partition(request, lab_factory) -> None:
     """Every etcd member cut from every other (no quorum anywhere): the leader cannot renew and
     demotes (failsafe off), so at some sample no host takes writes; healed, one leader, nothing
@@ -259,6 +263,7 @@ def test_etcd_majority_partition(request, lab_factory) -> None:
 
 
 # ---- bad links ---------------------------------------------------------------------------------
+@pytest.mark.partitions_only
 def test_packet_loss_for_a_minute(request, lab_factory) -> None:
     """5 % packet loss on every link between the hosts, both ways, for a minute: TCP retransmits,
     nobody loses the lease, no failover, commits go on."""
@@ -277,6 +282,7 @@ def test_packet_loss_for_a_minute(request, lab_factory) -> None:
     assert outcome.leader_changes == 0 and outcome.failover_s is None
 
 
+@pytest.mark.partitions_only
 def test_latency_and_loss_for_a_minute(request, lab_factory) -> None:
     """300 ms each way plus 5 % loss between the hosts for a minute: no failover, writes go on."""
     reason = netem_reason()
@@ -296,6 +302,7 @@ def test_latency_and_loss_for_a_minute(request, lab_factory) -> None:
     assert outcome.leader_changes == 0 and outcome.failover_s is None
 
 
+@pytest.mark.partitions_only
 def test_flapping_partition(request, lab_factory) -> None:
     """The leader's host cut off for 4 s and healed for 6 s, six times: never long enough to lose
     the lease (ttl 20, retry_timeout 8), so no real loss and no leader change: no flip-flop."""
@@ -316,7 +323,7 @@ def test_flapping_partition(request, lab_factory) -> None:
 
 
 # ---- the random nemesis ------------------------------------------------------------------------
-@pytest.mark.partitions_long
+@pytest.mark.partitions_only
 def test_random_nemesis(request, lab_factory) -> None:
     """All of the above, chosen at random (seed HATUI_NEMESIS_SEED, default 18) for
     HATUI_NEMESIS_SECONDS (default 600): each fault lasts 5-40 s, then everything heals for

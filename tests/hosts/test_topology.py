@@ -13,7 +13,7 @@ from conftest import outer
 from netnskit import OUTER_NS_ENV, inside
 from topology import Namespace, Topology
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # ~45 s: test-faults and test-partitions
 
 RECEIVER = """
 import socket, sys
