@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -93,6 +94,9 @@ def lab_factory(request: pytest.FixtureRequest) -> Iterator:
         try:
             if cluster is not None:
                 if rep is not None and rep.failed:
+                    kept = out_dir() / f"{request.node.name}-logs"
+                    shutil.copytree(base / "logs", kept, dirs_exist_ok=True)
+                    print(f"logs of the failed scenario kept in {kept}")
                     print_logs(cluster.nodes, 60)
                     for member in cluster.etcd_members:
                         print(f"----- {member.name} -----\n" + "\n".join(
