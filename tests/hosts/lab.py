@@ -82,6 +82,10 @@ class Run:
 
     def start(self) -> "Run":
         self.leader = self.cluster.wait_healthy()
+        if self.cluster.dcs.get("synchronous_mode"):
+            # Faults start only once /sync names a standby: before that nobody may be promoted in
+            # synchronous mode, whatever happens (a scenario started then would wait forever).
+            self.cluster.wait_for_sync()
         with self.leader.connect() as conn:
             conn.execute("CREATE TABLE IF NOT EXISTS hosts_writes (id bigint PRIMARY KEY)")
             conn.execute("CREATE TABLE IF NOT EXISTS hosts_lists (k int PRIMARY KEY, elems bigint[] NOT NULL)")
