@@ -9,6 +9,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,12 +28,11 @@ from servers import make_tempdir, print_logs, remove_tree  # noqa: E402
 
 def pytest_configure(config) -> None:
     # The outer run owns the figures file and the history directory; inner runs inherit both.
+    # Only names here: the file and the directory are created when a scenario first writes to them.
     if not inside():
-        if not os.environ.get(FIGURES_ENV):
-            fd, path = tempfile.mkstemp(prefix="hatui-partitions-", suffix=".jsonl")
-            os.close(fd)
-            os.environ[FIGURES_ENV] = path
-        os.environ.setdefault(OUT_ENV, str(out_dir()))
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        os.environ.setdefault(OUT_ENV, f"/tmp/hatui-partitions-{stamp}")
+        os.environ.setdefault(FIGURES_ENV, os.path.join(os.environ[OUT_ENV], "figures.jsonl"))
 
 
 def outer(request: pytest.FixtureRequest, timeout: float = 900) -> None:

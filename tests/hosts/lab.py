@@ -174,6 +174,7 @@ class Run:
     def record(self, outcome: Outcome, final: HostNode) -> None:
         path = os.environ.get(FIGURES_ENV)
         if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
             with open(path, "a") as f:
                 f.write(json.dumps({"system": system(), "scenario": self.name, "final": final.name,
                                     **outcome.figures()}) + "\n")
