@@ -584,7 +584,7 @@ def _unhealthy_cluster(obs: Observation) -> Decision:
         if lag is not None and lag > _max_lag(cluster):
             return lose(f"My wal position exceeds maximum replication lag: {lag} > {_max_lag(cluster)} bytes")
 
-    if cluster.config and cluster.config.data.get("check_timeline") and pg.timeline and cluster.timeline:
+    if cluster.config and cluster.config.check_timeline and pg.timeline and cluster.timeline:
         if pg.timeline < cluster.timeline:
             return lose(f"My timeline {pg.timeline} is behind last known cluster timeline {cluster.timeline}")
 
