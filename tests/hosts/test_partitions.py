@@ -190,9 +190,8 @@ def test_one_way_link_leader_etcd(request, lab_factory, direction) -> None:
 @pytest.mark.partitions_only
 def test_replica_isolated_then_healed(request, lab_factory) -> None:
     """The synchronous standby's host loses every link for 40 s: no failover, commits go on (the
-    other replica becomes the synchronous standby); healed, it streams again. Re-clone: hatui has
-    no member slots yet (issue 14), so the replica rejoins from wal_keep_size (128 MB here); the
-    test records whether it was cloned again and requires it only to stream."""
+    other replica becomes the synchronous standby); healed, it streams again from the WAL its
+    member slot on the primary kept (use_slots, on by default), without being cloned again."""
     if not inside():
         outer(request)
         return
@@ -202,6 +201,10 @@ def test_replica_isolated_then_healed(request, lab_factory) -> None:
     sync = lab.cluster.wait_for_sync()["sync_standby"]
     replica = lab.cluster.node(sync)
     clones = replica.log_count(CLONE_LINE)
+    with run.leader.connect() as conn:
+        slots = {r[0] for r in conn.execute("SELECT slot_name FROM pg_replication_slots "
+                                            "WHERE slot_type = 'physical'")}
+    assert sync in slots, f"no member slot for {sync} on the primary: {slots}"
     run.nemesis(lambda: lab.topo.isolate(replica.ns.name), f"isolate {sync}'s host (the synchronous standby)")
     hold(40)
     writes_continue_on(run, lab, leader)
@@ -210,7 +213,6 @@ def test_replica_isolated_then_healed(request, lab_factory) -> None:
     until(lab, replica.is_streaming, 120, f"{sync} streaming again")
     outcome = run.finish()
     assert outcome.leader_changes == 0
-    print(f"{sync} cloned again after healing: {replica.log_count(CLONE_LINE) > clones}")
     assert replica.log_count(CLONE_LINE) == clones, "the replica was cloned again instead of resuming streaming"
 
 
