@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import sys
-import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,7 +184,3 @@ class HostCluster(LocalCluster):
             return value if value.get("sync_standby") else {}
 
         return self.wait_for(sync, timeout, "/sync to name a synchronous standby", interval=0.5)
-
-
-def wait(seconds: float) -> None:
-    time.sleep(seconds)
