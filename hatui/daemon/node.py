@@ -7,6 +7,7 @@ reads as HA logic and not as dictionary plumbing.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import psycopg
@@ -15,6 +16,8 @@ from .. import config as cfg
 from ..config import DynamicConfig, NodeConfig
 from .ha import NodeSettings
 from .postgres import Postgres, StandbyConfig
+from .recovery import replica_params
+from .replica_methods import CloneSource, create_replica, usable_methods
 
 
 class NodeRuntime:
@@ -111,6 +114,7 @@ class NodeRuntime:
             remove_data_directory_on_diverged_timelines=bool(
                 self.pgc.get("remove_data_directory_on_diverged_timelines")),
             replicatefrom=tags.get("replicatefrom") if isinstance(tags.get("replicatefrom"), str) else None,
+            clone_without_leader=self.can_clone_without_leader(),
         )
 
     # dynamic configuration -------------------------------------------------------------------
@@ -151,15 +155,43 @@ class NodeRuntime:
             out.insert(0, "local all all trust")
         return out
 
-    def standby_config(self, addr: tuple[str, int] | None) -> StandbyConfig:
-        """How to follow addr; with no address, a standby with no upstream (read-only, waiting)."""
+    def standby_config(
+        self, addr: tuple[str, int] | None, standby_cluster: dict | None = None, standby_leader: bool = False
+    ) -> StandbyConfig:
+        """How to follow addr; with no address, a standby with no upstream (read-only, waiting).
+        Recovery settings come from postgresql.recovery_conf and, in a standby cluster, from its
+        section (recovery.replica_params)."""
+        sc = standby_cluster or {}
+        params = tuple(replica_params(self.pgc.get("recovery_conf"), sc, standby_leader).items())
+        slot = str(sc["primary_slot_name"]) if standby_leader and sc.get("primary_slot_name") else None
         if addr is None:
-            return self.postgres.standby_config("", 0)
-        return self.postgres.standby_config(addr[0], addr[1])
+            return replace(self.postgres.standby_config("", 0), recovery=params)
+        return replace(self.postgres.standby_config(addr[0], addr[1], slot), recovery=params)
 
     # operations ------------------------------------------------------------------------------
     def basebackup(self, addr: tuple[str, int]) -> None:
         self.postgres.basebackup(addr[0], addr[1], self.replication[0], self.replication[1], timeout=3600)
+
+    @property
+    def replica_method_settings(self) -> dict[str, dict]:
+        """Each method's section (postgresql.<method>), as Patroni reads it."""
+        return {k: dict(v) for k, v in self.pgc.items() if isinstance(v, dict)}
+
+    def replica_methods(self, standby_cluster: dict | None = None) -> list[str]:
+        """create_replica_methods: the standby cluster's list in a standby cluster, else the node's."""
+        wanted = (standby_cluster or {}).get("create_replica_methods") if standby_cluster else \
+            self.pgc.get("create_replica_methods")
+        return [str(m) for m in wanted] if isinstance(wanted, list) and wanted else ["basebackup"]
+
+    def can_clone_without_leader(self, standby_cluster: dict | None = None) -> bool:
+        return bool(usable_methods(self.replica_methods(standby_cluster), self.replica_method_settings, False))
+
+    def create_replica(self, addr: tuple[str, int] | None, standby_cluster: dict | None = None) -> str:
+        """Make the data directory a copy of addr (or, with None, from a no_leader method)."""
+        source = CloneSource(addr[0], addr[1], self.replication[0], self.replication[1],
+                             self.postgres.database) if addr else None
+        return create_replica(self.postgres, self.scope, self.replica_methods(standby_cluster),
+                              self.replica_method_settings, self.pgc.get("basebackup"), source)
 
     def rewind_conninfo(self, addr: tuple[str, int]) -> str:
         return self.postgres.rewind_conninfo(addr[0], addr[1])

@@ -26,6 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable, Literal, Mapping, Sequence
 
+from hatui.daemon import recovery
 from hatui.osuser import ServerUser, ensure_traversable, server_user
 from hatui.pgbin import find_bin_dir
 from hatui.pgparams import parameter_names
@@ -193,6 +194,8 @@ class StandbyConfig:
     application_name: str | None = None
     slot_name: str | None = None
     sslmode: str = "prefer"
+    # Recovery settings beside primary_conninfo (restore_command, ...; see recovery.py).
+    recovery: tuple[tuple[str, str], ...] = ()
 
 
 # --------------------------------------------------------------------------------------------
@@ -241,6 +244,10 @@ class Postgres:
         # What write_config() uses when called without arguments: the last values written.
         self.parameters: dict[str, Any] = dict(parameters or {})
         self.pg_hba: list[str] = list(pg_hba) if pg_hba else default_pg_hba(replication[0])
+        # A custom bootstrap's recovery_conf, written while it recovers (bootstrap.py); and whether
+        # the recovery settings a backup tool left in postgresql.auto.conf must be kept.
+        self.bootstrap_recovery: dict[str, str] = {}
+        self.keep_auto_conf_recovery = False
 
     def __repr__(self) -> str:
         return f"Postgres({self.name!r}, {self.data_dir!r}, port={self.port})"
@@ -330,6 +337,12 @@ class Postgres:
             proc.communicate()
             raise PostgresError(f"{program} did not finish within {timeout:g}s and was killed") from None
         return subprocess.CompletedProcess(args, proc.returncode, out, err)
+
+    def run_tool(
+        self, args: list[str], *, env: Mapping[str, str] | None = None, timeout: float | None = None
+    ) -> subprocess.CompletedProcess:
+        """Run an operator's command (replica method, bootstrap script) as the server user."""
+        return self._run(args, timeout=timeout, env=env, messages_in_english=False)
 
     # ---- data directory --------------------------------------------------------------------
 
@@ -529,6 +542,9 @@ class Postgres:
         ]
         for key, value in sorted(self.effective_parameters(parameters).items()):
             lines.append(f"{key} = {conf_value(value)}")
+        if standby is None and self.bootstrap_recovery:
+            lines += ["", "# recovery settings of the custom bootstrap (removed once it is done)"]
+            lines += [f"{k} = {conf_value(v)}" for k, v in sorted(self.bootstrap_recovery.items())]
         if standby is not None and not standby.host:
             lines += ["", "# this node is a standby with no upstream yet (read-only, waiting for a leader)"]
         elif standby is not None:
@@ -540,6 +556,9 @@ class Postgres:
             if standby.slot_name:
                 lines.append(f"primary_slot_name = {conf_value(standby.slot_name)}")
             lines.append("recovery_target_timeline = 'latest'")
+        if standby is not None and standby.recovery:
+            lines += ["", "# recovery settings (postgresql.recovery_conf)"]
+            lines += [f"{k} = {conf_value(v)}" for k, v in standby.recovery]
         return "\n".join(lines) + "\n"
 
     def write_config(
@@ -561,6 +580,8 @@ class Postgres:
             self.pg_hba = list(pg_hba)
         changed = self._keep_base_conf()
         changed |= self._write_file("postgresql.conf", self.render_config(self.parameters, standby))
+        if not self.keep_auto_conf_recovery:
+            changed |= bool(recovery.strip_auto_conf(self.data_dir, self.user.chown))
         hba = ["# Written by hatui: set postgresql.pg_hba in hatui's configuration instead.", *self.pg_hba]
         changed |= self._write_file("pg_hba.conf", "\n".join(hba) + "\n")
         signal_file = Path(self._path("standby.signal"))
@@ -819,8 +840,12 @@ class Postgres:
         user: str,
         password: str | None,
         timeout: float | None = None,
+        options: list[str] | None = None,
     ) -> None:
         """Clone the server at source_host:source_port into our empty data directory.
+
+        `options` are extra pg_basebackup arguments (the `basebackup` section); without them the
+        copy starts with a fast checkpoint.
 
         Call write_config() afterwards: the copy carries the source's config files.
         """
@@ -834,7 +859,8 @@ class Postgres:
         if password:
             env["PGPASSWORD"] = password
         args = [
-            self._bin("pg_basebackup"), "-D", self.data_dir, "-X", "stream", "-c", "fast",
+            self._bin("pg_basebackup"), "-D", self.data_dir, "-X", "stream",
+            *(options if options is not None else ["-c", "fast"]),
             "-h", source_host, "-p", str(source_port), "-U", user, "-w",
         ]
         log.info("cloning %s:%s into %s with pg_basebackup", source_host, source_port, self.data_dir)
