@@ -102,6 +102,15 @@ ensure_netns_tools() {
     fi
 }
 
+ensure_backup_tools() {
+    # The backup tests restore replicas and whole clusters with Debian's pgbackrest (a real
+    # repository in a temp dir); installed like postgresql, only when missing.
+    if ! command -v pgbackrest >/dev/null; then
+        say "debian packages: installing pgbackrest (backup, bootstrap and replica-method tests)"
+        apt_install pgbackrest
+    fi
+}
+
 ensure_server_user() {
     # PostgreSQL refuses to run as root, so as root hatui runs it as `postgres` (hatui/osuser.py).
     # Debian's package creates that user; a machine with PostgreSQL from elsewhere may lack it.
@@ -177,6 +186,7 @@ case "$cmd" in
     test)
         ensure_all
         ensure_netns_tools
+        ensure_backup_tools
         # exec: the script's exit code is pytest's (5 = no tests collected counts as a failure).
         exec "$VENV/bin/python" -m pytest -n auto --dist loadgroup "$@"
         ;;

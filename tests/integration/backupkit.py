@@ -35,13 +35,16 @@ class Cluster(LocalCluster):
         cfg = super().node_config(node)
         extra = getattr(self, "per_node", {}).get(node.name) or {}
         cfg = deep_merge(cfg, extra)
+        cfg["bootstrap"]["dcs"] = deep_merge(cfg["bootstrap"]["dcs"], getattr(self, "dcs_extra", {}))
         if node.name in getattr(self, "replace_bootstrap", {}):
             cfg["bootstrap"] = deep_merge(cfg["bootstrap"], self.replace_bootstrap[node.name])
         return cfg
 
 
 def make(base: Path, nodes: int, per_node: dict | None = None, dcs: dict | None = None, **kw: Any) -> Cluster:
-    c = Cluster(base, nodes, dcs={**FAST, **(dcs or {})}, **kw)
+    """`dcs` is deep-merged into every node's bootstrap.dcs."""
+    c = Cluster(base, nodes, dcs=dict(FAST), **kw)
+    c.dcs_extra = dcs or {}
     c.per_node = per_node or {}
     c.replace_bootstrap = {}
     return c
@@ -111,9 +114,9 @@ class PgBackRest:
     def archive_command(self) -> str:
         return f"{self.base_cmd} archive-push %p"
 
-    @property
-    def restore_command(self) -> str:
-        return f'{self.base_cmd} archive-get %f "%p"'
+    def restore_command(self, pg_data: Path) -> str:
+        # archive-get checks that it runs in the data directory named by pg1-path.
+        return f'{self.base_cmd} --pg1-path={pg_data} archive-get %f "%p"'
 
     def run(self, *args: str, timeout: float = 300) -> str:
         res = run_as(server_user(), [*self.base_cmd.split(), *args], capture_output=True, text=True,
@@ -124,9 +127,6 @@ class PgBackRest:
 
     def info(self) -> list[dict]:
         return json.loads(self.run("info", "--output=json"))
-
-    def last_backup_label(self) -> str:
-        return self.info()[0]["backup"][-1]["label"]
 
 
 def have_pgbackrest() -> bool:
