@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -132,6 +131,3 @@ class PgBackRest:
 def have_pgbackrest() -> bool:
     return shutil.which("pgbackrest") is not None
 
-
-def run(args: list[str], **kw: Any) -> subprocess.CompletedProcess:
-    return subprocess.run(args, capture_output=True, text=True, **kw)

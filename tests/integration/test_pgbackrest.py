@@ -8,7 +8,6 @@ import time
 from collections.abc import Iterator
 
 import pytest
-
 from backupkit import PgBackRest, have_pgbackrest, log_text, make, patch_config, query
 from servers import make_tempdir, print_logs, remove_tree
 
@@ -71,7 +70,7 @@ def primary(request: pytest.FixtureRequest) -> Iterator:
 
 
 def test_replica_restored_by_a_pgbackrest_method(primary) -> None:
-    base, cluster, repo, _target, _made = primary
+    _base, cluster, repo, _target, _made = primary
     node = cluster.nodes[1]
     cluster.start_node(1)
     cluster.wait_for(node.is_streaming, 120, "postgresql1 streaming")
@@ -115,3 +114,26 @@ def test_new_cluster_bootstrapped_from_the_backup_to_a_point_in_time(primary) ->
     assert not (node.data_dir / "recovery.signal").exists()
     text = log_text(node)
     assert "Running custom bootstrap script" in text and "waiting for end of recovery after bootstrap" in text
+
+
+def test_bootstrap_keeping_pgbackrests_own_recovery_settings(primary) -> None:
+    """keep_existing_recovery_conf: pgBackRest writes the target and restore_command itself."""
+    base, _cluster, repo, target, made = primary
+    new = make(base / "keep", 1, scope="alfred")
+    made.append(new)
+    node = new.nodes[0]
+    new.replace_bootstrap = {node.name: {
+        "method": "pgbackrest_pitr",
+        "pgbackrest_pitr": {
+            "command": f"{repo.base_cmd} --pg1-path={node.data_dir} --type=time --target-action=promote restore",
+            "keep_existing_recovery_conf": True,
+            "no_params": True,
+            "target": target,  # an extra key: passed as --target=<time>, even with no_params
+        },
+    }}
+    new.start()
+    assert query(node, "SELECT id FROM events ORDER BY id") == [(1,), (2,)]
+    assert query(node, "SELECT NOT pg_is_in_recovery()") == [(True,)]
+    text = log_text(node)
+    # pgBackRest's own settings were used for the recovery, and removed only after its end.
+    assert text.index("end of recovery after bootstrap") < text.index("removed recovery settings")

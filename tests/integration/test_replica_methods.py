@@ -6,7 +6,6 @@ import shlex
 from collections.abc import Iterator
 
 import pytest
-
 from backupkit import log_text, make, pg_bin, query, script, server_dir
 from servers import make_tempdir, print_logs, remove_tree
 
