@@ -610,7 +610,9 @@ class Daemon:
         self.following = a.target
         if changed:
             self.pg.reload()
-            log.info("following %s: primary_conninfo updated, server signaled", a.target)
+            who = a.target if a.target != standby_cluster.REMOTE else \
+                f"the remote primary ({standby_cluster.describe(standby_cluster.config_of(self.dynamic))})"
+            log.info("following %s: primary_conninfo updated, server signaled", who)
         return True
 
     def _do_promote(self, a: Action, cluster: Cluster | None) -> bool:

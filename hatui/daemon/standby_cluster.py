@@ -71,7 +71,7 @@ def _decide(obs: Observation, base: Decision) -> Decision:
     if pg.data_dir in ("empty", "missing"):
         if base.has("bootstrap"):
             acts = tuple(replace(a, mode="standby_leader") if a.kind == "bootstrap" else a for a in base.actions)
-            return Decision("trying to bootstrap a new standby leader", acts)
+            return Decision("initialized a new cluster", acts, notes=("trying to bootstrap a new standby leader",))
         if base.message.endswith("waiting for leader to bootstrap"):
             return replace(base, message=base.message.replace("leader to", "standby_leader to"))
         return base

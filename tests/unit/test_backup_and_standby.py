@@ -139,7 +139,7 @@ def test_config_of_follows_patronis_rule() -> None:
 def test_first_node_bootstraps_a_standby_leader() -> None:
     c = sc_cluster([], initialize=None)
     d = sdecide(c, "pg0", pg_empty())
-    assert d.message == "trying to bootstrap a new standby leader"
+    assert d.notes == ("trying to bootstrap a new standby leader",)
     assert [(a.kind, a.mode) for a in d.actions] == [("bootstrap", "standby_leader")]
 
 
