@@ -7,6 +7,7 @@ node copies batman's primary and becomes the standby leader, the second cascades
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,6 +22,18 @@ pytestmark = pytest.mark.integration
 def hatui_cli(cluster, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "hatui", "--etcd", cluster.etcd_endpoint, *args],
                           check=False, capture_output=True, text=True, timeout=300)
+
+
+def patronictl(cluster, *args: str) -> subprocess.CompletedProcess:
+    from test_patronictl import _install_patronictl  # the shared venv (skips without network)
+
+    home = cluster.base_dir / "ctl-home"
+    home.mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PATRONI", "DCS_URL"))}
+    env.update(HOME=str(home), LANG="C.UTF-8")
+    return subprocess.run([str(_install_patronictl()), "--dcs-url", f"etcd3://{cluster.etcd_endpoint}", *args],
+                          check=False, capture_output=True, text=True, timeout=120, env=env,
+                          stdin=subprocess.DEVNULL)
 
 
 def role_of(node) -> str | None:
@@ -83,6 +96,14 @@ def test_standby_cluster_follows_survives_its_leader_and_is_promoted(two_cluster
     assert listing.returncode == 0, listing.stderr
     line0 = next(line for line in listing.stdout.splitlines() if "postgresql0" in line)
     assert "Standby Leader" in line0 and "streaming" in line0
+
+    # The real patronictl lists it as Patroni would.
+    ctl = patronictl(standby, "list", "robin")
+    assert ctl.returncode == 0, ctl.stdout + ctl.stderr
+    row0 = next(line for line in ctl.stdout.splitlines() if "postgresql0" in line)
+    row1 = next(line for line in ctl.stdout.splitlines() if "postgresql1" in line)
+    assert "| Standby Leader | streaming" in row0 and "| Replica        | streaming" in row1
+    assert line0.split("|")[1:5] == row0.split("|")[1:5]  # hatui list: the same name/host/role/state
 
     # Kill the standby leader: the other member becomes the standby leader, never a primary.
     standby.kill_node("postgresql0")
