@@ -4,6 +4,7 @@ new cluster bootstrapped from the backup to a point in time."""
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Iterator
 
@@ -31,7 +32,7 @@ def primary(request: pytest.FixtureRequest) -> Iterator:
         cluster.per_node[second.name] = {"postgresql": {
             "create_replica_methods": ["pgbackrest"],
             "pgbackrest": {"command": f"{repo.base_cmd} --pg1-path={second.data_dir} --delta restore",
-                           "keep_data": True, "no_params": True},
+                           "keep_data": True, "no_params": True, "no_leader": True},
             "recovery_conf": {"restore_command": repo.restore_command(second.data_dir)},
         }}
         cluster.write_configs()
@@ -137,3 +138,24 @@ def test_bootstrap_keeping_pgbackrests_own_recovery_settings(primary) -> None:
     text = log_text(node)
     # pgBackRest's own settings were used for the recovery, and removed only after its end.
     assert text.index("end of recovery after bootstrap") < text.index("removed recovery settings")
+
+
+def test_no_leader_method_restores_a_member_when_no_leader_runs(primary) -> None:
+    """The last test of the module: it takes the cluster's leader away."""
+    _base, cluster, _repo, _target, _made = primary
+    leader, node = cluster.nodes
+    if node.daemon is None or not node.daemon.alive:
+        cluster.start_node(1)
+        cluster.wait_for(node.is_streaming, 120, "postgresql1 streaming")
+    node.daemon.stop(timeout=60)
+    cluster.kill_node(leader.name)
+    cluster.wait_for(lambda: cluster.etcd_get("/service/batman/leader") is None, 60, "no leader key")
+    shutil.rmtree(node.data_dir)
+    offset = node.log_path.stat().st_size
+    cluster.start_node(1)
+    cluster.wait_for(node.is_writable, 180, "postgresql1 restored and promoted")
+    text = node.log_path.read_text(errors="replace")[offset:]
+    assert "trying to bootstrap (without leader)" in text
+    assert "replica has been created using pgbackrest" in text
+    assert query(node, "SELECT id FROM events ORDER BY id") == [(1,), (2,), (3,)]
+    assert cluster.etcd_get("/service/batman/leader") == node.name
