@@ -100,7 +100,7 @@ def test_replica_behind_retained_wal_catches_up_from_the_archive(tmp_base) -> No
     with leader.connect() as conn:
         conn.execute("CREATE TABLE t (id int, pad text)")
         gone = conn.execute("SELECT pg_walfile_name(pg_current_wal_lsn())").fetchone()[0]
-        for i in range(6):
+        for _ in range(6):
             conn.execute("INSERT INTO t SELECT g, repeat('x', 500) FROM generate_series(1, 20000) g")
             conn.execute("SELECT pg_switch_wal()")
             conn.execute("CHECKPOINT")
