@@ -495,7 +495,8 @@ class Daemon:
             try:
                 if self.pg.is_running():
                     self.pg.stop("immediate")
-                self.pg.move_data_dir_aside()
+                if self.pg.data_dir_state() != "missing":  # a failed clone leaves none
+                    self.pg.move_data_dir_aside()
             except Exception as exc2:  # noqa: BLE001
                 log.error("could not move the failed data dir aside: %s", exc2)
             raise FatalError("Failed to bootstrap cluster") from exc

@@ -204,3 +204,20 @@ def test_a_standby_cluster_never_promotes(pg, leader, me, refreshed, initialized
     d = sdecide(c, me, pg, lock_refreshed=refreshed and leader == me)
     assert "promote" not in d.kinds
     assert not any(a.kind == "start" and a.mode == "primary" for a in d.actions)
+
+
+# --- no_leader --------------------------------------------------------------------------------------
+
+def test_no_leader_method_clones_without_a_leader() -> None:
+    from hatui.daemon.ha import decide
+
+    c = cluster([], leader=None)
+    plain = decide(observe(c, "pg1", pg_empty()))
+    assert plain.message == "waiting for leader to bootstrap" and plain.actions == ()
+    d = decide(observe(c, "pg1", pg_empty(), settings=NodeSettings("pg1", clone_without_leader=True)))
+    assert d.notes == ("trying to bootstrap (without leader)",)
+    assert [(a.kind, a.target) for a in d.actions] == [("clone", None)]
+    # Not while another node is bootstrapping the cluster (initialize is "" during its race).
+    racing = cluster([], leader=None, initialize="")
+    d = decide(observe(racing, "pg1", pg_empty(), settings=NodeSettings("pg1", clone_without_leader=True)))
+    assert d.actions == ()
