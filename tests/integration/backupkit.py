@@ -131,3 +131,10 @@ class PgBackRest:
 def have_pgbackrest() -> bool:
     return shutil.which("pgbackrest") is not None
 
+
+
+def sysid(cluster: LocalCluster, node) -> str:
+    """The node's database system identifier, read from the server (waits out a busy moment)."""
+    rows = cluster.wait_for(lambda: query(node, "SELECT system_identifier::text FROM pg_control_system()"), 30,
+                            f"{node.name} answering")
+    return rows[0][0]

@@ -6,7 +6,7 @@ import shlex
 from collections.abc import Iterator
 
 import pytest
-from backupkit import log_text, make, pg_bin, query, script, server_dir
+from backupkit import log_text, make, pg_bin, query, script, server_dir, sysid
 from servers import make_tempdir, print_logs, remove_tree
 
 pytestmark = pytest.mark.integration
@@ -57,7 +57,7 @@ exec {shlex.quote(pg_bin('psql'))} "$1" -qc "CREATE TABLE made_by_post_bootstrap
     assert "password" not in calls[0]
     cluster.wait_for(lambda: query(replica, "SELECT count(*) FROM made_by_post_bootstrap") == [(0,)], 30,
                      "post_bootstrap's table on the replica")
-    assert cluster.etcd_get("/service/batman/initialize") == leader.patroni()["database_system_identifier"]
+    assert cluster.etcd_get("/service/batman/initialize") == sysid(cluster, leader)
     # A restart of the leader's daemon is not a new bootstrap.
     leader.daemon.stop(timeout=60)
     cluster.start_node(0)
@@ -88,4 +88,4 @@ def test_failed_bootstrap_leaves_no_initialize_key_and_the_next_node_bootstraps(
     # The next node (initdb) may try, and does.
     cluster.start_node(1)
     cluster.wait_for(lambda: cluster.leader() == "postgresql1", 120, "postgresql1 leading")
-    assert cluster.etcd_get("/service/batman/initialize") == second.patroni()["database_system_identifier"]
+    assert cluster.etcd_get("/service/batman/initialize") == sysid(cluster, second)

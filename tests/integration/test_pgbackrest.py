@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from backupkit import PgBackRest, have_pgbackrest, log_text, make, patch_config, query
+from backupkit import PgBackRest, have_pgbackrest, log_text, make, patch_config, query, sysid
 from servers import make_tempdir, print_logs, remove_tree
 
 pytestmark = [pytest.mark.integration,
@@ -109,7 +109,7 @@ def test_new_cluster_bootstrapped_from_the_backup_to_a_point_in_time(primary) ->
     rows = query(node, "SELECT id, what FROM events ORDER BY id")
     assert rows == [(1, "before the backup"), (2, "before the target")]
     assert query(node, "SELECT NOT pg_is_in_recovery()") == [(True,)]
-    assert new.etcd_get("/service/robin/initialize") == node.patroni()["database_system_identifier"]
+    assert new.etcd_get("/service/robin/initialize") == sysid(new, node)
     conf = (node.data_dir / "postgresql.conf").read_text()
     assert "recovery_target_time" not in conf  # the bootstrap's recovery settings are gone afterwards
     assert not (node.data_dir / "recovery.signal").exists()

@@ -122,8 +122,8 @@ def test_standby_cluster_follows_survives_its_leader_and_is_promoted(two_cluster
     standby.wait_for(s1.is_writable, 60, "postgresql1 writable")
     with s1.connect() as conn:
         conn.execute("INSERT INTO rows VALUES (3)")
-    assert not has_row(remote, 3)
-    assert role_of(s1) == "primary"
+    assert query(remote, "SELECT id FROM rows WHERE id = 3") == []
+    standby.wait_for(lambda: role_of(s1) == "primary", 30, "postgresql1's REST role primary")
 
 
 def test_demote_cluster_and_back(two_clusters) -> None:
@@ -146,7 +146,7 @@ def test_demote_cluster_and_back(two_clusters) -> None:
     res = hatui_cli(standby, "demote-cluster", "robin", "--force", "--restore-command", f"cp {archive}/%f %p")
     assert res.returncode == 0, res.stdout + res.stderr
     assert "cluster is successfully demoted" in res.stdout
-    assert role_of(s0) == "standby_leader"
+    standby.wait_for(lambda: role_of(s0) == "standby_leader", 30, "postgresql0's REST role standby_leader")
     assert standby.etcd_get("/service/robin/leader") == "postgresql0"
     assert query(s0, "SELECT pg_is_in_recovery()") == [(True,)]
     assert f"restore_command = 'cp {archive}/%f %p'" in (s0.data_dir / "postgresql.conf").read_text()
