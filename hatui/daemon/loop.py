@@ -288,7 +288,7 @@ class Daemon:
 
     def _observe(self, cluster: Cluster | None, lock_refreshed: bool) -> Observation:
         return Observation(
-            settings=self.rt.settings(),
+            settings=self.rt.settings(standby_cluster.config_of(self.dynamic)),
             pg=self._observe_postgres(),
             cluster=cluster,
             lock_refreshed=lock_refreshed,

@@ -100,7 +100,7 @@ class NodeRuntime:
     def member_tags(self) -> dict:
         return self.node.tags_for_member()
 
-    def settings(self) -> NodeSettings:
+    def settings(self, standby_cluster: dict | None = None) -> NodeSettings:
         tags = self.node.raw.get("tags") or {}
         prio = tags.get("failover_priority")
         nofailover = bool(tags.get("nofailover")) or (isinstance(prio, int) and prio <= 0)
@@ -114,7 +114,7 @@ class NodeRuntime:
             remove_data_directory_on_diverged_timelines=bool(
                 self.pgc.get("remove_data_directory_on_diverged_timelines")),
             replicatefrom=tags.get("replicatefrom") if isinstance(tags.get("replicatefrom"), str) else None,
-            clone_without_leader=self.can_clone_without_leader(),
+            clone_without_leader=self.can_clone_without_leader(standby_cluster),
         )
 
     # dynamic configuration -------------------------------------------------------------------
