@@ -44,11 +44,13 @@ class CloneSource:
     user: str
     password: str | None
     dbname: str = "postgres"
+    options: tuple[tuple[str, str], ...] = ()  # libpq keywords of authentication.replication (sslmode...)
 
     @property
     def connstring(self) -> str:
         """Patroni's --connstring: keyword=value, without the password (that is in PGPASSFILE)."""
-        return f"dbname={self.dbname} user={self.user} host={self.host} port={self.port}"
+        extra = "".join(f" {k}={v}" for k, v in self.options if k not in ("password", "sslpassword"))
+        return f"dbname={self.dbname} user={self.user} host={self.host} port={self.port}{extra}"
 
 
 def works_without_leader(method: str, settings: Mapping[str, Mapping[str, Any]]) -> bool:
@@ -151,7 +153,8 @@ def _run_basebackup(pg: Postgres, source: CloneSource, options: Any, timeout: fl
         if pg.data_dir_state() not in ("missing", "empty"):
             pg.remove_data_dir()
         try:
-            pg.basebackup(source.host, source.port, source.user, source.password, timeout=timeout, options=args)
+            pg.basebackup(source.host, source.port, source.user, source.password, timeout=timeout,
+                          options=dict(source.options), extra_args=args)
             return
         except PostgresError as exc:
             last = exc
