@@ -91,6 +91,8 @@ def test_standby_cluster_follows_survives_its_leader_and_is_promoted(two_cluster
     assert query(s0, "SELECT sender_port FROM pg_stat_wal_receiver") == [(remote.pg_port,)]
     assert query(s1, "SELECT sender_port FROM pg_stat_wal_receiver") == [(s0.pg_port,)]
     assert query(s0, "SELECT pg_is_in_recovery()") == [(True,)]
+    # With use_slots, the standby leader keeps a physical slot for the member cascading from it.
+    assert query(s0, "SELECT active FROM pg_replication_slots WHERE slot_name = 'postgresql1'") == [(True,)]
 
     listing = hatui_cli(standby, "list", "robin")
     assert listing.returncode == 0, listing.stderr
