@@ -640,7 +640,7 @@ def metrics_text(status: Mapping[str, Any], cluster: Cluster | None, dcs_reachab
         ("patroni_failsafe_mode_is_active", "gauge", "1 if failsafe mode is keeping this primary up.",
          bool(status.get("failsafe_mode_is_active"))),
         ("patroni_failsafe_mode_enabled", "gauge", "1 if failsafe_mode is enabled in the cluster configuration.",
-         bool(cluster is not None and cluster.config is not None and cluster.config.data.get("failsafe_mode") is True)),
+         bool(cluster is not None and cluster.config is not None and cluster.config.failsafe_mode)),
         ("patroni_failsafe_member", "gauge", "1 if this node is a member of the failsafe topology.",
          bool(cluster is not None and isinstance(cluster.failsafe, Mapping) and patroni.get("name") in cluster.failsafe)),
         ("patroni_postgres_timeline", "gauge", "PostgreSQL timeline, 0 if not running.",

@@ -14,7 +14,7 @@ import signal
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
@@ -29,6 +29,7 @@ from .ha import Action, Decision, LocalPostgres, Observation
 from .member import NodeView, member_data
 from .node import NodeRuntime
 from .peers import probe_members, probe_one
+from .requests import Request
 from .slots import SlotKeeper, slot_name_from_member_name
 from .wdcheck import may_lead
 
@@ -37,21 +38,6 @@ log = logging.getLogger("hatui.ha")
 
 class FatalError(Exception):
     """The daemon must stop (e.g. the data dir belongs to another cluster)."""
-
-
-@dataclass
-class Request:
-    """Work the REST API asks the HA thread to do; the API thread waits on `done`."""
-
-    kind: str  # restart | reload | reinitialize
-    params: dict = field(default_factory=dict)
-    done: threading.Event = field(default_factory=threading.Event)
-    status: int = 503
-    text: str = ""
-
-    def finish(self, status: int, text: str) -> None:
-        self.status, self.text = status, text
-        self.done.set()
 
 
 class Daemon:

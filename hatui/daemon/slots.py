@@ -32,14 +32,29 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..cluster import Cluster, Member
 from ..slotview import slot_name_from_member_name
 from .postgres import format_lsn
 
 if TYPE_CHECKING:
-    from .loop import Daemon
+    from .member import NodeView
+    from .node import NodeRuntime
+    from .postgres import Postgres
+
+
+class Daemon(Protocol):
+    """What the slot keeper uses of the daemon (`loop.Daemon` implements it; importing the loop
+    here would be an import circle)."""
+
+    name: str
+    pg: Postgres
+    view: NodeView
+    rt: NodeRuntime
+
+    def _lease_kept(self, what: str) -> AbstractContextManager[None]: ...
 
 log = logging.getLogger("hatui.slots")
 
