@@ -23,15 +23,14 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import recovery
 from .postgres import PostgresError
 
-if TYPE_CHECKING:  # the loop passes itself; no import at run time (loop imports us)
-    from .loop import Daemon
-
 log = logging.getLogger("hatui.bootstrap")
+
+# The functions below take the loop's Daemon (typed Any: the loop imports this module).
 
 _RESERVED = frozenset({"command", "no_params", "keep_existing_recovery_conf", "recovery_conf", "scope", "datadir"})
 
@@ -56,7 +55,7 @@ def custom_command(section: Mapping[str, Any], scope: str, data_dir: str) -> lis
     return shlex.split(str(section["command"])) + params
 
 
-def initialize(d: Daemon) -> str:
+def initialize(d: Any) -> str:
     """Create, start and prepare the data directory of a new cluster; returns the method used."""
     rt, pg = d.rt, d.pg
     dyn = rt.bootstrap_dynamic()
@@ -75,7 +74,7 @@ def initialize(d: Daemon) -> str:
     return method
 
 
-def _custom(d: Daemon, method: str, section: dict) -> None:
+def _custom(d: Any, method: str, section: dict) -> None:
     rt, pg = d.rt, d.pg
     dyn = rt.bootstrap_dynamic()
     if pg.data_dir_state() not in ("missing", "empty"):
@@ -116,7 +115,7 @@ def _custom(d: Daemon, method: str, section: dict) -> None:
         pg.reload()
 
 
-def _wait_end_of_recovery(d: Daemon) -> None:
+def _wait_end_of_recovery(d: Any) -> None:
     from . import queries
 
     pg = d.pg
@@ -137,7 +136,7 @@ def _wait_end_of_recovery(d: Daemon) -> None:
         time.sleep(1)
 
 
-def post_bootstrap(d: Daemon) -> None:
+def post_bootstrap(d: Any) -> None:
     """Run bootstrap.post_bootstrap (or post_init) once, with a connection string to the new primary."""
     rt, pg = d.rt, d.pg
     cmd = rt.bootstrap.get("post_bootstrap") or rt.bootstrap.get("post_init")
