@@ -121,9 +121,17 @@ class ClusterScreen(Screen[None]):
 
     def _render_state(self, status_only: bool) -> None:
         app = self.app
-        stale = app.conn.stale
+        stale = app.conn.stale or app.etcd_verdict == "stalled"
+        ev = app.etcd_evidence
         self.query_one(ConnectionBanner).show(
-            app.conn, app.clock(), app.frozen, app.held_updates, app.palette
+            app.conn,
+            app.clock(),
+            app.frozen,
+            app.held_updates,
+            app.palette,
+            etcd=app.etcd_verdict,
+            silent_for=ev.silent_for(app.mono()) if app.source is not None and app.source.live else None,
+            probe_error=ev.last_error,
         )
         table = self.members_table
         table.set_class(stale, "-stale")
@@ -147,8 +155,10 @@ class ClusterScreen(Screen[None]):
         app = self.app
         cluster = app.current_cluster
         remaining = app.lease_remaining.get(cluster.scope) if cluster else None
+        stale = app.conn.stale or app.etcd_verdict == "stalled"
+        rows = app.rows_for(cluster.scope) if cluster else None
         for summary in self.query(ClusterSummary):  # none while shutting down (see render_state)
-            summary.show(cluster, remaining, app.palette, stale=app.conn.stale)
+            summary.show(cluster, remaining, app.palette, stale=stale, rows=rows)
 
     def reset_for_scope(self) -> None:
         self.members_table.reset()
@@ -187,6 +197,8 @@ class ClusterScreen(Screen[None]):
         parts = ["Members"]
         if self.app.conn.stale:
             parts.append("STALE (etcd lost)")
+        elif self.app.etcd_verdict == "stalled":
+            parts.append("STALE (etcd stalled)")
         if table.filter_text:
             parts.append(f"filter: {table.filter_text}")
         parts.append(table.sort_label)
@@ -228,6 +240,17 @@ class ClusterScreen(Screen[None]):
         current = self.app.selected_scope
         nxt = scopes[(scopes.index(current) + 1) % len(scopes)] if current in scopes else scopes[0]
         self.app.select_scope(nxt)
+
+    def action_forget_member(self) -> None:
+        """Drop a gone (greyed) member from the table: the only way such a row leaves."""
+        cluster = self.app.current_cluster
+        name = self.selected_member
+        if cluster is None or name is None:
+            return
+        if self.app.forget_member(cluster.scope, name):
+            self.notify(f"{name} is no longer shown.", timeout=3)
+        else:
+            self.notify(f"{name} still has a member key: only a gone member can be forgotten.", timeout=3)
 
     def action_switchover(self) -> None:
         self.app.start_switchover()

@@ -40,6 +40,7 @@ ACTIONS: tuple[KeyAction, ...] = (
     KeyAction("h", "history", "Timeline history"),
     KeyAction("l", "next_log", "Next log pane", footer=False, where="screen"),
     KeyAction("c", "next_cluster", "Next cluster", footer=False, where="screen"),
+    KeyAction("x", "forget_member", "Forget a gone member (greyed row)", footer=False, where="screen"),
     KeyAction("t", "cycle_theme", "Theme (dark/light/16 colours)", footer=False),
     KeyAction("e", "edit_config", "Edit config", writes=True),
     KeyAction("w", "switchover", "Switchover", writes=True, where="screen"),

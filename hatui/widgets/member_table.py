@@ -49,8 +49,12 @@ def _cell(text: str, style: str = "", sort: Any = None, justify: str | None = No
 
 def row_cells(row: MemberRow, pal: HealthPalette) -> dict[str, Cell]:
     health_style = pal.for_health(row.health)
-    role = f"{row.marker} {row.role}" if row.is_leader else row.role
-    state_text = f"{row.marker} {row.state}" if not row.is_leader else row.state
+    role = f"★ {row.role}" if row.is_leader else row.role
+    # The leader's role cell carries its star; its state cell gets a marker only when the
+    # console's own evidence overrules the key (REST silent, lease not renewed, PostgreSQL down).
+    state_text = (
+        f"{row.marker} {row.state_text}" if not row.is_leader or row.health != "leader" else row.state_text
+    )
     lag_text = human_bytes(row.lag_bytes)
     if row.lagging:
         lag_text = f"▲ {lag_text}"
@@ -61,11 +65,13 @@ def row_cells(row: MemberRow, pal: HealthPalette) -> dict[str, Cell]:
     else:
         failover = _cell("✗ no", pal.bad, sort=1)
     tags = format_tags(row.tags)
+    if row.gone:
+        failover = _cell("✗ no", pal.muted, sort=2)
     return {
-        "member": _cell(row.name, pal.leader if row.is_leader else "", sort=row.name),
+        "member": _cell(row.name, pal.leader if row.is_leader else (pal.muted if row.gone else ""), sort=row.name),
         "host": _cell(row.host, sort=row.host),
         "role": _cell(role, pal.leader if row.is_leader else "", sort=(0 if row.is_leader else 1, row.role)),
-        "state": _cell(state_text, health_style, sort=row.state),
+        "state": _cell(state_text, health_style, sort=row.state_text),
         "tl": _cell("" if row.timeline is None else str(row.timeline), sort=row.timeline, justify="right"),
         "receive_lsn": _cell(format_lsn(row.receive_lsn), sort=row.receive_lsn, justify="right"),
         "replay_lsn": _cell(format_lsn(row.replay_lsn), sort=row.replay_lsn, justify="right"),

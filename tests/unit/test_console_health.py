@@ -1,0 +1,106 @@
+"""Health from evidence (hatui.widgets.health, hatui.widgets.rows): pure verdicts, no servers."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from hatui.console_events import recorded_clusters
+from hatui.widgets.banner import health_line
+from hatui.widgets.health import ETCD_STALL_AFTER, EtcdEvidence, lease_renewing
+from hatui.widgets.palette import DARK
+from hatui.widgets.rows import PatroniSample, build_rows
+
+RUNNING = {"state": "running", "role": "replica", "replication_state": "streaming", "xlog": {}}
+LEADER = {"state": "running", "role": "primary", "xlog": {}}
+
+
+def answers(now: float) -> dict[str, PatroniSample]:
+    return {
+        "postgresql0": PatroniSample(LEADER, now, pg_up=True),
+        "postgresql1": PatroniSample(RUNNING, now, pg_up=True),
+        "postgresql2": PatroniSample(RUNNING, now, pg_up=True),
+    }
+
+
+def row(rows, name):
+    return next(r for r in rows if r.name == name)
+
+
+def test_etcd_verdict_needs_a_recent_answer() -> None:
+    assert EtcdEvidence().verdict(100.0) == "unknown"
+    assert EtcdEvidence(started=100.0).verdict(100.5) == "unknown"
+    assert EtcdEvidence(started=100.0).verdict(100.0 + ETCD_STALL_AFTER + 0.1) == "stalled"
+    ev = EtcdEvidence(last_answer=200.0, started=100.0)
+    assert ev.verdict(200.0 + ETCD_STALL_AFTER - 0.1) == "ok"
+    assert ev.verdict(200.0 + ETCD_STALL_AFTER + 0.1) == "stalled"
+
+
+def test_lease_renewing_from_time_left() -> None:
+    assert lease_renewing(None, 30, 10) is None
+    assert lease_renewing(29, 30, 10) is True
+    assert lease_renewing(20, 30, 10) is True  # renewed one loop_wait ago
+    assert lease_renewing(17, 30, 10) is False  # a whole loop plus slack without renewal
+    assert lease_renewing(-1, 30, 10) is False
+
+
+def test_all_answering_is_healthy_and_the_line_says_so() -> None:
+    cluster = recorded_clusters()[0]  # no lag, nothing pending yet
+    rows = build_rows(cluster, answers(50.0), now_mono=50.5, lease_remaining=28)
+    assert {r.health for r in rows} == {"leader", "streaming"}
+    assert health_line(cluster, rows, 28, DARK).plain.startswith("● healthy")
+    # Without the lease time left the console does not know the leader renews: not healthy.
+    assert "● healthy" not in health_line(cluster, rows, None, DARK).plain
+
+
+def test_leader_rest_silent_shows_the_countdown_and_is_not_healthy() -> None:
+    cluster = recorded_clusters()[0]
+    samples = answers(50.0)
+    samples["postgresql0"] = PatroniSample(None, 51.0, "connection refused", answered_at=50.0, pg_up=True)
+    rows = build_rows(cluster, samples, now_mono=51.2, lease_remaining=27)
+    leader = row(rows, "postgresql0")
+    assert leader.health == "silent"
+    assert leader.state_text == "REST silent 1s · lease 27s"
+    assert "not healthy" in health_line(cluster, rows, 27, DARK).plain
+
+
+def test_leader_not_renewing_is_expiring_even_when_it_answers() -> None:
+    cluster = recorded_clusters()[0]  # ttl 30, loop_wait 10
+    rows = build_rows(cluster, answers(50.0), now_mono=50.5, lease_remaining=12)
+    leader = row(rows, "postgresql0")
+    assert leader.health == "expiring"
+    assert leader.state_text == "not renewing · lease 12s"
+
+
+def test_postgres_port_refused_is_down_whatever_the_key_says() -> None:
+    cluster = recorded_clusters()[0]
+    samples = answers(50.0)
+    samples["postgresql1"] = PatroniSample(RUNNING, 50.0, pg_up=False, pg_error="Connection refused")
+    r = row(build_rows(cluster, samples, now_mono=50.5, lease_remaining=28), "postgresql1")
+    assert r.health == "stopped" and r.state_text == "PostgreSQL down"
+
+
+def test_rest_answer_newer_than_the_key_wins_older_does_not() -> None:
+    cluster = recorded_clusters()[0]
+    samples = answers(50.0)
+    samples["postgresql1"] = PatroniSample(dict(RUNNING, state="starting"), 50.0, pg_up=True)
+    newer = build_rows(cluster, samples, now_mono=50.5, lease_remaining=28, key_changed={"postgresql1": 49.0})
+    older = build_rows(cluster, samples, now_mono=50.5, lease_remaining=28, key_changed={"postgresql1": 50.2})
+    assert row(newer, "postgresql1").state == "starting"
+    assert row(older, "postgresql1").state == "streaming"
+
+
+def test_departed_member_stays_greyed_with_last_seen() -> None:
+    full = recorded_clusters()[0]
+    gone = full.member("postgresql2")
+    cluster = dataclasses.replace(full, members=tuple(m for m in full.members if m.name != "postgresql2"))
+    samples = answers(50.0)
+    samples["postgresql2"] = PatroniSample(None, 50.0, "connection refused", answered_at=20.0, pg_up=True)
+    rows = build_rows(cluster, samples, now_mono=50.5, lease_remaining=28, departed={"postgresql2": (gone, 38.0)})
+    r = row(rows, "postgresql2")
+    assert r.gone and r.health == "gone" and r.eligible is False
+    assert r.state_text == "gone, last seen 12s ago · PG up"
+    assert [x.name for x in rows] == ["postgresql0", "postgresql1", "postgresql2"]
+    assert "not healthy" in health_line(cluster, rows, 28, DARK).plain
+    # A departed name whose key is back is not shown twice.
+    rows = build_rows(full, samples, now_mono=50.5, lease_remaining=28, departed={"postgresql2": (gone, 38.0)})
+    assert [x.name for x in rows].count("postgresql2") == 1
