@@ -57,6 +57,9 @@ log = logging.getLogger("hatui.console")
 PATRONI_POLL_SECONDS = 0.7  # pause between the end of one /patroni round and the next (~1 s a round)
 REST_PROBE_TIMEOUT = 0.8  # a member's /patroni answer slower than this counts as "silent"
 LEASE_POLL_SECONDS = 1.0
+# App-wide actions that act on the cluster screen's selection or open an editor over it: refused
+# while another screen (history, member detail, help) is on top.
+BEHIND_ONLY_ACTIONS = frozenset({"edit_config", "freeze"})
 THEMES = ("textual-dark", "textual-light", "ansi-dark", "ansi-light")
 LOCAL_ETCD = "127.0.0.1:2379"
 
@@ -733,7 +736,15 @@ class HatuiApp(App[None]):
     # --- app-wide actions -------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # False: hidden from the footer, and Textual refuses to run it.
-        return not (self.read_only and action in WRITE_ACTIONS)
+        if self.read_only and action in WRITE_ACTIONS:
+            return False
+        # A screen opened over the cluster view owns the keyboard: the demo's keys and the
+        # writes act on the member selected behind it, so they work only on the cluster screen.
+        if action in BEHIND_ONLY_ACTIONS or action.startswith("panel"):
+            from .screens.cluster import ClusterScreen
+
+            return isinstance(self.screen, ClusterScreen)
+        return True
 
     def refuse_read_only(self, what: str) -> bool:
         if self.read_only:
@@ -959,6 +970,7 @@ class HatuiApp(App[None]):
                 f"The data directory of {m.name} is DELETED and copied again from the leader "
                 f"{cluster.leader_name or '(none!)'}. {m.name} is unavailable until the copy is done.",
                 confirm_label="Reinit",
+                type_to_confirm=m.name,
             ),
             callback=lambda ok: ok and self._rest("reinit", lambda: self.api.reinitialize(m)),
         )
