@@ -19,13 +19,16 @@ from ..widgets.banner import ClusterSummary, ConnectionBanner
 from ..widgets.cluster_list import ClusterList
 from ..widgets.lag_sparkline import LagPanel
 from ..widgets.log_pane import LogPanes
-from ..widgets.member_table import MemberTable
+from ..widgets.member_table import NARROW_WIDTH, MemberTable
 from ..widgets.palette import HealthPalette
 from .keymap import WRITE_ACTIONS, bindings_for
 from .member_detail import MemberDetailScreen
 
 if TYPE_CHECKING:
     from ..app import HatuiApp
+
+
+SHORT_HEIGHT = 32  # below this many rows the lag panel hides (the Lag column stays in the table)
 
 
 class FilterInput(Input):
@@ -68,6 +71,22 @@ class ClusterScreen(Screen[None]):
     def on_unmount(self) -> None:
         self.ready = False
 
+    # 80x24 first: below these sizes the screen drops what it can show elsewhere.
+    @property
+    def narrow(self) -> bool:
+        return self.size.width < NARROW_WIDTH
+
+    @property
+    def short(self) -> bool:
+        return self.size.height < SHORT_HEIGHT
+
+    def on_resize(self, _event) -> None:
+        self.set_class(self.narrow, "-narrow")
+        self.set_class(self.short, "-short")
+        if self.ready:
+            self.members_table.set_narrow(self.narrow)
+            self.render_summary()
+
     def _recorded_log_members(self) -> list[str]:
         # A recorded source carries its own log lines: one pane per member it has lines for.
         src = self.app.source
@@ -79,6 +98,9 @@ class ClusterScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#filter").display = False
+        self.set_class(self.narrow, "-narrow")
+        self.set_class(self.short, "-short")
+        self.members_table.set_narrow(self.narrow)
         self.ready = True
         self.set_palette(self.app.palette)
         self.members_table.focus()
@@ -158,7 +180,9 @@ class ClusterScreen(Screen[None]):
         stale = app.conn.stale or app.etcd_verdict == "stalled"
         rows = app.rows_for(cluster.scope) if cluster else None
         for summary in self.query(ClusterSummary):  # none while shutting down (see render_state)
-            summary.show(cluster, remaining, app.palette, stale=stale, rows=rows)
+            summary.show(
+                cluster, remaining, app.palette, stale=stale, rows=rows, compact=self.short, narrow=self.narrow
+            )
 
     def reset_for_scope(self) -> None:
         self.members_table.reset()

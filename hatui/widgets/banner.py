@@ -146,7 +146,9 @@ def lease_bar(remaining: int | None, ttl: int, width: int = 10) -> str:
 
 
 class ClusterSummary(Static):
-    """Three lines: the cluster and its leader's lease, the timings, its overall health in words."""
+    """The cluster and its leader's lease, its health in words, then the timings: one line each,
+    never wrapped (a narrow terminal cuts the end of a line, never a whole line). `compact`
+    (a short terminal) leaves out the timings line."""
 
     _last: Text | None = None
 
@@ -161,6 +163,8 @@ class ClusterSummary(Static):
         pal: HealthPalette = DARK,
         stale: bool = False,
         rows: list[MemberRow] | None = None,
+        compact: bool = False,
+        narrow: bool = False,
     ) -> None:
         """`rows` (the members' rows, with the console's evidence) decide "healthy"; without them
         the summary never says healthy."""
@@ -186,7 +190,8 @@ class ClusterSummary(Static):
             else:
                 style = pal.bad if lease_remaining <= max(1, ttl // 3) else ""
                 line1.append(f" · lease {lease_remaining:>2}s of {ttl}s ", style)
-                line1.append(lease_bar(lease_remaining, ttl), style or pal.ok)
+                if not narrow:
+                    line1.append(lease_bar(lease_remaining, ttl), style or pal.ok)
         timings = Text(style="dim")
         if cfg:
             timings.append(
@@ -224,7 +229,15 @@ class ClusterSummary(Static):
             line2.append(f" · ⇉ sync: {names}", pal.info)
             if sync.quorum and sync.sync_standby:
                 line2.append(f" (promotion needs {sync.quorum + 1} of them)", pal.info)
-        text = Text("\n").join([line1, timings, line2])
+        lines = [line1, line2] if compact else [line1, line2, timings]
+        for line in lines:
+            line.no_wrap = True
+            line.overflow = "ellipsis"
+        text = Text("\n").join(lines)
+        text.no_wrap = True
+        text.overflow = "ellipsis"
+        if self.styles.height is None or self.styles.height.value != len(lines):
+            self.styles.height = len(lines)
         if text != self._last:
             self._last = text
-            self.update(text, layout=False)  # fixed height: no layout pass
+            self.update(text, layout=False)

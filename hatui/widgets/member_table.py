@@ -33,6 +33,18 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("tags", "Tags"),
 )
 COLUMN_KEYS = tuple(k for k, _ in COLUMNS)
+# Below NARROW_WIDTH columns (80x24 first) the table keeps what an operator needs in an incident;
+# host, LSNs, timeline, lag time and tags are in the member detail view (Enter).
+NARROW_WIDTH = 120
+NARROW_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("member", "Member"),
+    ("role", "Role"),
+    ("state", "State"),
+    ("lag", "Lag"),
+    ("pending", "⟳"),
+    ("failover", "Failover"),
+)
+NARROW_STATE_WIDTH = 28
 
 
 class Cell(Text):
@@ -123,10 +135,37 @@ class MemberTable(DataTable):
         self._signatures: dict[str, dict[str, tuple]] = {}
         self._rows: dict[str, MemberRow] = {}
         self.update_count = 0  # cells written since mount: tests use it to prove updates are in place
+        self.narrow = False
+        self.columns_shown: tuple[tuple[str, str], ...] = COLUMNS
+
+    @property
+    def column_keys(self) -> tuple[str, ...]:
+        return tuple(k for k, _ in self.columns_shown)
 
     def on_mount(self) -> None:
-        for key, label in COLUMNS:
+        for key, label in self.columns_shown:
             self.add_column(label, key=key)
+
+    def set_narrow(self, narrow: bool) -> None:
+        """Switch between the full and the narrow column set (rows are rebuilt, cursor kept)."""
+        if narrow == self.narrow:
+            return
+        selected = self.selected_member
+        self.narrow = narrow
+        self.columns_shown = NARROW_COLUMNS if narrow else COLUMNS
+        self.header_height = 1 if narrow else 2  # the narrow labels fit on one line
+        rows = list(self._rows.values())
+        self.clear(columns=True)
+        self._signatures.clear()
+        self._rows.clear()
+        for key, label in self.columns_shown:
+            self.add_column(label, key=key)
+        if self.sort_column not in self.column_keys:
+            self.sort_column, self.sort_reverse = "member", False
+        if rows:
+            self.show(rows)
+        if selected is not None:
+            self.select_member(selected)
 
     # --- selection ------------------------------------------------------------------------------
     @property
@@ -159,16 +198,19 @@ class MemberTable(DataTable):
             self.remove_row(name)
             del self._signatures[name]
             self._rows.pop(name, None)
+        keys = self.column_keys
         for row in rows:
             cells = row_cells(row, self.palette)
+            if self.narrow and cells["state"].cell_len > NARROW_STATE_WIDTH:
+                cells["state"].truncate(NARROW_STATE_WIDTH, overflow="ellipsis")
             sigs = {k: _signature(c) for k, c in cells.items()}
             old = self._signatures.get(row.name)
             if old is None:
-                self.add_row(*(cells[k] for k in COLUMN_KEYS), key=row.name)
-                self.update_count += len(COLUMN_KEYS)
+                self.add_row(*(cells[k] for k in keys), key=row.name)
+                self.update_count += len(keys)
                 resort = True
             else:
-                for key in COLUMN_KEYS:
+                for key in keys:
                     if force or old[key] != sigs[key]:
                         # Re-measure the column only when the text got wider (a layout pass).
                         wider = cells[key].cell_len > self.columns[key].content_width
@@ -220,7 +262,7 @@ class MemberTable(DataTable):
         return f"sorted by {label} {'▼' if self.sort_reverse else '▲'}"
 
     def sort_by(self, column: str, reverse: bool | None = None) -> None:
-        if column not in COLUMN_KEYS:
+        if column not in self.column_keys:
             return
         if reverse is None:
             reverse = (not self.sort_reverse) if column == self.sort_column else False
@@ -228,8 +270,9 @@ class MemberTable(DataTable):
         self._apply_sort()
 
     def next_sort_column(self) -> str:
-        i = COLUMN_KEYS.index(self.sort_column)
-        self.sort_by(COLUMN_KEYS[(i + 1) % len(COLUMN_KEYS)], reverse=False)
+        keys = self.column_keys
+        i = keys.index(self.sort_column) if self.sort_column in keys else -1
+        self.sort_by(keys[(i + 1) % len(keys)], reverse=False)
         return self.sort_column
 
     def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
