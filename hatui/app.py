@@ -56,6 +56,7 @@ log = logging.getLogger("hatui.console")
 
 PATRONI_POLL_SECONDS = 0.7  # pause between the end of one /patroni round and the next (~1 s a round)
 REST_PROBE_TIMEOUT = 0.8  # a member's /patroni answer slower than this counts as "silent"
+SILENT_RETRY_SECONDS = 3.0  # a member whose REST API timed out is asked again after this long
 LEASE_POLL_SECONDS = 1.0
 # App-wide actions that act on the cluster screen's selection or open an editor over it: refused
 # while another screen (history, member detail, help) is on top.
@@ -638,8 +639,16 @@ class HatuiApp(App[None]):
         members = [m for m in [*cluster.members, *gone] if m.api_url or m.host]
         try:
 
+            previous = dict(self.patroni.get(cluster.scope, {}))
+
             def one(m):
                 pg_up, pg_error = pg_accepts(m.host, m.port, timeout=REST_PROBE_TIMEOUT)
+                prior = previous.get(m.name)
+                if (prior is not None and prior.error and "timed out" in prior.error
+                        and self.mono() - prior.fetched_at < SILENT_RETRY_SECONDS):
+                    # A frozen daemon queues every request and answers them all when it resumes,
+                    # to clients long gone: ask it less often while it does not answer.
+                    return m.name, dataclasses.replace(prior, pg_up=pg_up, pg_error=pg_error)
                 if not m.api_url:
                     return m.name, PatroniSample(None, self.mono(), "no REST API address", None, pg_up, pg_error)
                 try:
