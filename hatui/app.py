@@ -449,7 +449,7 @@ class HatuiApp(App[None]):
         revision = max((c.revision for c in clusters.values()), default=self.conn.revision)
         for scope, cluster in sorted(clusters.items()):
             old = self.clusters.get(scope)
-            for event in diff_clusters(old, cluster, now):
+            for event in diff_clusters(old, cluster, now, self.lease_remaining.get(scope)):
                 self.events.append(event)
                 if old is not None:
                     self._announce(event, cluster)

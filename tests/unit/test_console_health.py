@@ -104,3 +104,38 @@ def test_departed_member_stays_greyed_with_last_seen() -> None:
     # A departed name whose key is back is not shown twice.
     rows = build_rows(full, samples, now_mono=50.5, lease_remaining=28, departed={"postgresql2": (gone, 38.0)})
     assert [x.name for x in rows].count("postgresql2") == 1
+
+
+# --- events in exact words (widgets/timeline.py) ----------------------------------------------------
+def _without_leader(cluster, drop_member: bool):
+    members = tuple(m for m in cluster.members if not (drop_member and m.name == "postgresql0"))
+    return dataclasses.replace(cluster, leader=None, members=members, revision=cluster.revision + 1)
+
+
+def _events(old, new, lease_left=None):
+    from datetime import UTC, datetime
+
+    from hatui.widgets.timeline import diff_clusters
+
+    return [e.text for e in diff_clusters(old, new, datetime(2026, 1, 1, tzinfo=UTC), lease_left)]
+
+
+def test_leader_key_released_expired_or_revoked_in_exact_words() -> None:
+    c = recorded_clusters()[0]
+    assert "leader lock released by postgresql0: no leader" in _events(c, _without_leader(c, False))
+    assert "leader lease of postgresql0 expired (not renewed for ttl): no leader" in _events(
+        c, _without_leader(c, True), lease_left=1)
+    assert any("revoked with 17s left" in e for e in _events(c, _without_leader(c, True), lease_left=17))
+
+
+def test_timeline_events_only_for_a_real_new_timeline() -> None:
+    c = recorded_clusters()[0]  # every member on timeline 3
+    gone = _without_leader(c, True)
+    assert not any(e.startswith("timeline") for e in _events(c, gone))  # was "3 → 2" from the history
+    assert not any(e.startswith("timeline") for e in _events(gone, c))
+    r1 = gone.member("postgresql1")
+    promoted = dataclasses.replace(
+        gone, members=tuple(dataclasses.replace(m, data=dict(m.data, timeline=4, role="primary"))
+                            if m.name == "postgresql1" else m for m in gone.members))
+    assert r1 is not None
+    assert "timeline 3 → 4" in _events(gone, promoted)
