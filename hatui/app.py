@@ -1033,10 +1033,11 @@ class HatuiApp(App[None]):
         except ApiError as exc:
             self.call_from_thread(self.notify, f"{what} failed: {exc}", severity="error", title=what.title())
             return
-        text = (resp.text or "").strip().replace("\n", " ")[:200]
+        from .widgets.toasts import rest_result
+
         severity = "information" if resp.ok else "error"
         self.call_from_thread(
-            self.notify, f"{what}: HTTP {resp.status} {text}", severity=severity, title=what.title()
+            self.notify, rest_result(what, resp.status, resp.text), severity=severity, title=what.title()
         )
 
     # --- command palette --------------------------------------------------------------------------

@@ -81,3 +81,21 @@ async def test_reinit_needs_the_member_name_typed(etcd) -> None:
         confirm.query_one(Input).value = ""
         await pilot.press(*"postgresql1", "enter")
         await wait_for(pilot, lambda: app.screen is app.cluster_screen, what="the confirmation accepted")
+
+
+def test_welcome_suggestions_parse_as_typed() -> None:
+    """Every command the welcome screen suggests is accepted by the real option parser (the old
+    `-c batman` named a config file that does not exist, `-n /service` an option that does not)."""
+    import shlex
+
+    from hatui.cli import cli
+    from hatui.screens.welcome import SUGGESTIONS, welcome_text
+
+    text = welcome_text("127.0.0.1:2379").plain
+    for cmd, _ in SUGGESTIONS:
+        assert cmd in text
+        args = shlex.split(cmd)[1:]
+        ctx = cli.make_context("hatui", list(args), resilient_parsing=False)
+        assert ctx.params is not None
+        if "-c" in args:
+            assert args[args.index("-c") + 1].endswith((".yml", ".yaml"))  # a file, not a scope

@@ -139,3 +139,16 @@ def test_timeline_events_only_for_a_real_new_timeline() -> None:
                             if m.name == "postgresql1" else m for m in gone.members))
     assert r1 is not None
     assert "timeline 3 → 4" in _events(gone, promoted)
+
+
+def test_toasts_are_one_sentence_never_a_json_dump() -> None:
+    from hatui.widgets.toasts import rest_result
+
+    body = '{"loop_wait": 10, "ttl": 30, "postgresql": {"parameters": {"work_mem": "8MB"}}}'
+    assert rest_result("resume", 200, body) == "Resume: accepted (HTTP 200)."
+    assert rest_result("switchover", 200, 'Successfully switched over to "pg1"') == "Switchover: accepted (HTTP 200)."
+    assert rest_result("reinit", 503, "Cluster has no leader, can not reinitialize\n") == (
+        "Reinit refused (HTTP 503): Cluster has no leader, can not reinitialize.")
+    assert rest_result("restart", 412, '{"message": "restart conditions are not satisfied"}') == (
+        "Restart refused (HTTP 412): restart conditions are not satisfied.")
+    assert rest_result("reload", 500, "") == "Reload refused (HTTP 500)."
