@@ -1057,6 +1057,12 @@ class HatuiApp(App[None]):
                 f"member detail of {m.name}",
                 lambda n=m.name: self.push_screen(MemberDetailScreen(cluster.scope, n)),
             )
+        for name in sorted(self.departed.get(cluster.scope, {})):
+            yield SystemCommand(
+                f"show {name} (gone)",
+                f"{name}'s member key expired: what the console still knows",
+                lambda n=name: self.push_screen(MemberDetailScreen(cluster.scope, n)),
+            )
         if self.read_only:
             return
         for m in cluster.members:
