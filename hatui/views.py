@@ -128,13 +128,13 @@ def _scheduled_restart(member: Member) -> str:
 
 def _lsn_and_lag(cluster: Cluster, member: Member) -> dict[str, Any]:
     """Receive/replay LSN text and lag bytes of a non-leader, with patronictl's fallbacks."""
-    last = cluster.last_lsn or 0
     out: dict[str, Any] = {}
     for kind, lsn in (("receive", member.receive_lsn), ("replay", member.replay_lsn), ("", member.xlog_location)):
         if not lsn:
             out[kind] = ("unknown", None)
         else:
-            out[kind] = (format_lsn(lsn), max(0, last - lsn))
+            # patronictl counts an unknown cluster position as 0, so the lag shows as 0 then.
+            out[kind] = (format_lsn(lsn), cluster.lag_behind(lsn) or 0)
     if out["receive"][0] == "unknown" and out["replay"][0] == "unknown" and out[""][0] != "unknown":
         # Patroni < 4.1 publishes only xlog_location (max of receive and replay).
         target = "receive" if cluster.display_state(member) == "streaming" else "replay"
@@ -363,6 +363,13 @@ def render_members(
     info = service_info(cluster)
     if info:
         text += "\n " + "\n ".join(info)
+    if extended:
+        from .slotview import slot_rows  # the leader's /status: slot positions and their lag
+
+        slots = [(n, k, o, p, "" if lag is None else lag) for n, k, o, p, lag in slot_rows(cluster)]
+        if slots:
+            text += "\n" + render_table(["Slot", "Type", "For", "Position", "Lag in bytes"], slots,
+                                         " Replication slots ", {"Lag in bytes": "r"})
     return text
 
 
