@@ -41,6 +41,8 @@ async def settle(pilot) -> None:
     """Wait until the recorded stream has been rendered (the cluster screen feeds it on mount)."""
     await wait_for(pilot, lambda: len(pilot.app.render_log) > 0, what="the recorded stream")
     await pilot.pause()
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause()
 
 
 async def _quiet_editor(pilot) -> None:
@@ -69,12 +71,17 @@ async def test_80x24_shows_every_member_role_state_and_lag() -> None:
     from conftest import screen_text
 
     app = recorded_app()
+
+    def member_rows() -> dict[str, str]:
+        return {ln.split()[1]: ln for ln in screen_text(app).splitlines()
+                if ln.startswith("│ postgresql") and ("Replica" in ln or "Leader" in ln)}
+
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
+        # The narrow columns are set up on mount; wait for the repaint rather than one read.
+        await wait_for(pilot, lambda: len(member_rows()) == 3, what="three member rows")
         text = screen_text(app)
-    rows = {ln.split()[1]: ln for ln in text.splitlines() if ln.startswith("│ postgresql") and "Replica" in ln
-            or "Leader" in ln and ln.startswith("│ postgresql")}
-    assert set(rows) == {"postgresql0", "postgresql1", "postgresql2"}
+        rows = member_rows()
     assert "★ Leader" in rows["postgresql0"] and "running" in rows["postgresql0"]
     assert "Replica" in rows["postgresql1"] and "streaming" in rows["postgresql1"] and "0 B" in rows["postgresql1"]
     assert "▲ 3.0 MB" in rows["postgresql2"] and "✗ no" in rows["postgresql2"]
