@@ -592,6 +592,7 @@ def _unhealthy_cluster(obs: Observation) -> Decision:
         return Decision("probing members before the leader race", (_act("probe_peers"),))
 
     my_pos = pg.wal_position or 0
+    notes: list[str] = []
     for peer in sorted(obs.peers.values(), key=lambda p: p.name):
         if peer.name == me or not peer.reachable:
             continue
@@ -605,6 +606,12 @@ def _unhealthy_cluster(obs: Observation) -> Decision:
         if manual_candidate == me:
             continue
         pos = peer.wal_position or 0
+        if pos > my_pos and allowed is not None and peer.name == cluster.sync.leader:
+            # Synchronous mode: every acknowledged commit reached a sync standby, so what the former
+            # leader has beyond us was never acknowledged. Losing to it would leave no leader for as
+            # long as it stays reachable but cut from etcd (seen in tests/hosts; Patroni ignores it too).
+            notes.append(f"Ignoring the former leader {peer.name} being ahead of us")
+            continue
         if pos > my_pos:
             return lose(f"Wal position of {peer.name} is ahead of my wal position")
         if pos == my_pos and peer.failover_priority > obs.settings.failover_priority:
@@ -619,5 +626,6 @@ def _unhealthy_cluster(obs: Observation) -> Decision:
     acquire = _act("acquire_lock", fail="following new leader after trying and failing to obtain lock")
     cleanup = (_act("clear_failover"),) if fo is not None else ()
     if is_primary:
-        return Decision("acquired session lock as a leader", (acquire,) + cleanup)
-    return Decision("promoted self to leader by acquiring session lock", (acquire,) + cleanup + (_act("promote"),))
+        return Decision("acquired session lock as a leader", (acquire,) + cleanup, notes=tuple(notes))
+    return Decision("promoted self to leader by acquiring session lock", (acquire,) + cleanup + (_act("promote"),),
+                    notes=tuple(notes))
