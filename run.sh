@@ -103,6 +103,15 @@ ensure_netns_tools() {
     fi
 }
 
+ensure_backup_tools() {
+    # The backup tests restore replicas and whole clusters with Debian's pgbackrest (a real
+    # repository in a temp dir); installed like postgresql, only when missing.
+    if ! command -v pgbackrest >/dev/null; then
+        say "debian packages: installing pgbackrest (backup, bootstrap and replica-method tests)"
+        apt_install pgbackrest
+    fi
+}
+
 ensure_hosts_tools() {
     # The real-hosts scenarios (tests/hosts) build namespaces joined by veth pairs to a bridge and
     # cut links with nftables; as another user they are skipped with the reason, so nothing is
@@ -188,6 +197,7 @@ case "$cmd" in
     test)
         ensure_all
         ensure_netns_tools
+        ensure_backup_tools
         # Lint first (rules in pyproject.toml): a finding fails the run before any server starts.
         "$VENV/bin/ruff" check hatui tests bench || die "ruff check found problems (listed above)"
         # exec: the script's exit code is pytest's (5 = no tests collected counts as a failure).
