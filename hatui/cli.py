@@ -504,9 +504,12 @@ def version_cmd(cluster_name: str | None, member_names: tuple[str, ...]) -> None
 
 # --- the daemon and the demo (thin: their own modules parse their own options) ---------------
 @cli.command("daemon", context_settings={"ignore_unknown_options": True})
-@click.argument("node_yml", type=click.Path(dir_okay=False))
-def daemon_cmd(node_yml: str) -> None:
-    """Run a hatui node (Patroni-compatible daemon) from a node YAML file."""
+@click.argument("node_yml", type=click.Path(dir_okay=False), required=False)
+def daemon_cmd(node_yml: str | None) -> None:
+    """Run a hatui node (Patroni-compatible daemon) from a node YAML file.
+
+    PATRONI_* (or HATUI_*) variables override the file's settings, as with Patroni; without
+    NODE_YML they alone configure the node."""
     try:
         from .daemon.main import run
     except ImportError as exc:

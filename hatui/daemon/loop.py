@@ -863,13 +863,14 @@ class Daemon:
         Addresses, credentials and the data dir stay as the daemon started with them: changing
         those under a running node needs a daemon restart, as with Patroni.
         """
-        from ..config import ConfigError, load_node_config
+        from ..config import ConfigError
+        from ..envconfig import reload_node
 
         source = self.rt.node.source
-        if not source or source.startswith("<"):
+        if not source or source.startswith(("<", "$")):
             return
         try:
-            node = load_node_config(source)
+            node = reload_node(source)  # the file, with the variables the daemon started with over it
         except (ConfigError, OSError) as exc:
             log.error("reload: keeping the running configuration, %s is not valid: %s", source, exc)
             return

@@ -22,13 +22,17 @@ def setup_logging(level: str = "INFO", log_file: str | None = None) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def run(path: str, log_level: str | None = None) -> int:
-    from ..config import ConfigError, load_node_config
+def run(path: str | None, log_level: str | None = None) -> int:
+    """path None: the node is configured by PATRONI_* / HATUI_* variables alone (hatui/envconfig.py)."""
+    from ..config import ConfigError
+    from ..envconfig import load_node
     from .loop import Daemon, FatalError, install_signal_handlers
     from .node import NodeRuntime
 
     try:
-        node = load_node_config(path)
+        # Variables override the file; they are removed from the environment once read, so no
+        # child process (PostgreSQL, pg_basebackup, the guard) inherits the passwords they hold.
+        node = load_node(path, pop=True, remember=True)
     except ConfigError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
