@@ -382,7 +382,9 @@ class Daemon:
                     log.error("%s: the %s action failed", decision.message, action.kind)
                 break
         if completed:
-            log.log(level, "%s", decision.message)
+            # The decision and its actions as fields too, for JSON logs (hatui/daemon/logsetup.py).
+            log.log(level, "%s", decision.message,
+                    extra={"decision": decision.message, "actions": [k for k in decision.kinds if k != "probe_peers"]})
 
     def _run_action(self, a: Action, cluster: Cluster | None) -> bool:
         handler = getattr(self, f"_do_{a.kind}", None)
