@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator
 from ..cluster import Cluster, HistoryEntry, Status, TimelineHistory, parse_lsn
 from ..dcs import ClusterStore, ClusterWatcher, DCSError, LeaseExpired
 from ..etcd_gateway import EtcdGateway
-from . import failsafe, queries, sync
+from . import failsafe, nodereload, queries, sync
 from .fence import FenceClient
 from .ha import Action, Decision, LocalPostgres, Observation, decide
 from .member import NodeView, member_data
@@ -880,6 +880,7 @@ class Daemon:
             log.error("reload: name and scope cannot change without a restart of the daemon; ignoring %s", source)
             return
         pgc = dict(node.raw.get("postgresql") or {})
+        nodereload.apply(self.rt.node, node)  # the log section; names what needs a daemon restart
         self.rt.node = node
         for key in ("parameters", "pg_hba"):
             if pgc.get(key) is not None:

@@ -38,6 +38,10 @@ def run(path: str | None, log_level: str | None = None) -> int:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
     install_signal_handlers(daemon)
+    from . import sdnotify
+
+    # systemd (Type=notify): READY/STATUS/STOPPING/RELOADING and watchdog pings; SIGHUP reloads.
+    sdnotify.install(daemon)
     try:
         return daemon.run()
     except SystemExit as exc:
