@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import psycopg
-
 from .. import config as cfg
 from ..config import DynamicConfig, NodeConfig
 from .ha import NodeSettings
@@ -171,6 +169,8 @@ class NodeRuntime:
                                       connect_timeout=3, autocommit=True)
         if password:
             kwargs["password"] = password
+        import psycopg  # another node, maybe over TLS: psycopg, loaded only when this happens
+
         with psycopg.connect(**kwargs) as conn:
             conn.execute("CHECKPOINT")
 

@@ -639,7 +639,7 @@ class Postgres:
 
     def is_healthy(self) -> bool:
         """Does the server accept a superuser connection and answer SELECT 1?"""
-        import psycopg
+        from . import pgwire as psycopg  # the local socket: the daemon's small client
 
         try:
             with psycopg.connect(**self.connect_kwargs()) as conn:
@@ -789,7 +789,7 @@ class Postgres:
         return True
 
     def _wait_promoted(self, timeout: float) -> bool:
-        import psycopg
+        from . import pgwire as psycopg  # the local socket: the daemon's small client
 
         deadline = time.monotonic() + timeout
         conn = None

@@ -1,6 +1,6 @@
 """SQL the daemon runs against its local PostgreSQL.
 
-Every function takes either an open psycopg connection or a `Postgres` (then a short-lived
+Every function takes either an open (pgwire) connection or a `Postgres` (then a short-lived
 superuser connection over the node's unix socket is opened: connect_timeout 3, autocommit).
 LSNs come back as ints. Failures raise `PostgresError`.
 """
@@ -12,8 +12,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
-import psycopg
-from psycopg import sql
+# The daemon's own small client (pgwire.py), not psycopg: the same API for what is used here,
+# at a fraction of psycopg's resident memory.
+from hatui.daemon import pgwire as psycopg
+from hatui.daemon.pgwire import sql
 
 from hatui.daemon.postgres import Postgres, PostgresError, parse_history
 
