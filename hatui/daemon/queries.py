@@ -137,14 +137,32 @@ _REPLICA_KEYS = (
 
 
 def fetch_state(pg: Postgres) -> PgState:
-    """Observe the local server. Never raises for a down or unreachable server: that is a state."""
+    """Observe the local server. Never raises for a down or unreachable server: that is a state.
+
+    The session is kept open from one HA cycle to the next (as Patroni does): a new session each
+    cycle costs the daemon and the server more than the queries themselves. A session that broke
+    (the server restarted since) is replaced once, at once."""
+    conn = getattr(pg, "_state_session", None)
     if not pg.is_running():
+        _drop_state_session(pg)
         return PgState(running=False)
+    reused = conn is not None and not conn.closed
     try:
-        with connect(pg) as conn:
-            return _query_state(conn)
+        if not reused:
+            conn = pg._state_session = connect(pg)
+        return _query_state(conn)
     except (PostgresError, psycopg.Error) as exc:
+        _drop_state_session(pg)
+        if reused:
+            return fetch_state(pg)
         return PgState(running=pg.is_running(), error=_first_line(exc))
+
+
+def _drop_state_session(pg: Postgres) -> None:
+    conn = getattr(pg, "_state_session", None)
+    pg._state_session = None
+    if conn is not None:
+        conn.close()
 
 
 def _query_state(conn: psycopg.Connection) -> PgState:
