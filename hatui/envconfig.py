@@ -235,29 +235,31 @@ def reload_node(path: str) -> cfg.NodeConfig:
 
 def _load_with(text: bytes, source: str, overlay: Mapping[str, Any], origin: Mapping[tuple, str],
                local: bool) -> cfg.NodeConfig:
+    data, issues, _doc = check(text, overlay, origin, local)
+    if data is None or cfg.errors(issues):
+        raise cfg.ConfigError(source, issues)
+    return cfg.NodeConfig.from_dict(data, source=source, warnings=issues)
+
+
+def check(text: bytes, overlay: Mapping[str, Any], origin: Mapping[tuple, str],
+          local: bool = True) -> tuple[dict[str, Any] | None, list[cfg.Issue], Any]:
+    """(merged settings or None, every issue, the parsed file) for a node file's text under `overlay`.
+    An issue in a file setting gets its line; one in a variable's setting names the variable."""
     doc = cfg._load(text)
     if doc.issues:
-        raise cfg.ConfigError(source, doc.issues)
+        return None, doc.issues, doc
     if not isinstance(doc.data, Mapping):
-        issues = cfg.validate_node(doc.data, local=local)
-        raise cfg.ConfigError(source, [doc.locate(i) for i in issues])
+        return None, [doc.locate(i) for i in cfg.validate_node(doc.data, local=local)], doc
     data = merge(doc.data, overlay)
-    # An issue in a file setting gets its line; one in a variable's setting names the variable.
     issues = [_annotate(i, origin) if _from_env(i, origin) else doc.locate(i)
               for i in cfg.validate_node(data, local=local)]
     if not text.strip() and not overlay:
         issues.insert(0, cfg.Issue("", None, "required", "error",
                                    "no node file and no PATRONI_* / HATUI_* variables: nothing to run"))
-    if cfg.errors(issues):
-        raise cfg.ConfigError(source, issues)
-    return cfg.NodeConfig.from_dict(data, source=source, warnings=issues)
+    return data, issues, doc
 
 
 def _from_env(issue: cfg.Issue, origin: Mapping[tuple, str]) -> bool:
     keys = tuple(issue.keys)
     return any(keys[:n] in origin for n in range(len(keys), 0, -1))
 
-
-def merged_document(node: cfg.NodeConfig) -> dict[str, Any]:
-    """The merged settings as a mapping (for `hatui validate` to show)."""
-    return dict(node.raw)

@@ -32,6 +32,11 @@ def run(path: str | None, log_level: str | None = None) -> int:
     except OSError as exc:
         print(f"Error: cannot open the log file: {exc}", file=sys.stderr)
         return 1
+    from ..notbuilt import merge, node_findings
+
+    for issue in merge(node.warnings, node_findings(node.raw)):  # nothing accepted is ignored silently
+        where = f"{node.source}:{issue.line}" if issue.line else node.source
+        logging.getLogger("hatui.config").warning("%s: %s", where, issue.message)
     try:
         daemon = Daemon(NodeRuntime(node))
     except Exception as exc:  # noqa: BLE001 - a bad node config must read as one line
