@@ -8,6 +8,7 @@ LSNs come back as ints. Failures raise `PostgresError`.
 from __future__ import annotations
 
 import logging
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
@@ -81,8 +82,29 @@ def _session(target: Any) -> Iterator[psycopg.Connection]:
     if isinstance(target, psycopg.Connection):
         yield target
         return
+    if _shared(target):
+        conn = _state_session(target)
+        try:
+            yield conn
+        finally:
+            if conn.closed:  # lost (the server went away): the next call opens a new one
+                target._state_session = None
+        return
     with connect(target) as conn:
         yield conn
+
+
+def _shared(pg: Any) -> bool:
+    """The HA thread keeps one session to its server for every cycle's queries; other threads
+    (the REST API, helpers) open their own, since a session serves one thread at a time."""
+    return threading.current_thread() is threading.main_thread() and hasattr(pg, "connect_kwargs")
+
+
+def _state_session(pg: Postgres) -> psycopg.Connection:
+    conn = getattr(pg, "_state_session", None)
+    if conn is None or conn.closed:
+        conn = pg._state_session = connect(pg)
+    return conn
 
 
 _STATE_SQL = """
@@ -142,15 +164,19 @@ def fetch_state(pg: Postgres) -> PgState:
     The session is kept open from one HA cycle to the next (as Patroni does): a new session each
     cycle costs the daemon and the server more than the queries themselves. A session that broke
     (the server restarted since) is replaced once, at once."""
-    conn = getattr(pg, "_state_session", None)
     if not pg.is_running():
         _drop_state_session(pg)
         return PgState(running=False)
+    if not _shared(pg):
+        try:
+            with connect(pg) as conn:
+                return _query_state(conn)
+        except (PostgresError, psycopg.Error) as exc:
+            return PgState(running=pg.is_running(), error=_first_line(exc))
+    conn = getattr(pg, "_state_session", None)
     reused = conn is not None and not conn.closed
     try:
-        if not reused:
-            conn = pg._state_session = connect(pg)
-        return _query_state(conn)
+        return _query_state(_state_session(pg))
     except (PostgresError, psycopg.Error) as exc:
         _drop_state_session(pg)
         if reused:
@@ -208,11 +234,14 @@ def checkpoint(pg: Any) -> None:
 
 def execute(pg: Any, query: str | sql.Composable, params: Any = None) -> list[tuple]:
     """Run one statement; its rows if it returns any, else []."""
+    reused = _shared(pg) and getattr(pg, "_state_session", None) is not None
     try:
         with _session(pg) as conn:
             cur = conn.execute(query, params)
             return cur.fetchall() if cur.description else []
     except psycopg.Error as exc:
+        if reused and getattr(pg, "_state_session", None) is None:
+            return execute(pg, query, params)  # the kept session was gone: once more on a new one
         raise PostgresError(f"query failed: {_first_line(exc)}") from None
 
 
