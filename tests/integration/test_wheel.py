@@ -12,7 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from servers import make_tempdir, print_logs, remove_tree
+from servers import live_processes, make_tempdir, print_logs, process_args, remove_tree
 
 from hatui.launcher import LocalCluster, Proc
 
@@ -47,7 +47,7 @@ def test_wheel_installs_into_a_fresh_venv_and_runs(request: pytest.FixtureReques
         assert len(wheels) == 1
         names = zipfile.ZipFile(wheels[0]).namelist()
         for packaged in ("hatui/hatui.tcss", "hatui/demo_configs/postgres0.yml", "hatui/demo_configs/postgres1.yml",
-                         "hatui/daemon/fence.py"):
+                         "hatui/daemon/fence.py", "hatui/daemon/fence_guard.c"):
             assert packaged in names, f"{packaged} missing from the wheel"
 
         venv = base / "venv"
@@ -79,6 +79,11 @@ def test_wheel_installs_into_a_fresh_venv_and_runs(request: pytest.FixtureReques
         cluster.wait_for(lambda: cluster._check_alive(node) and node.patroni().get("role") == "primary", 120,
                          "the installed daemon leading")
         assert node.is_writable()
+        # Its fencing guard is the native one, built from the packaged source.
+        guards = [pid for pid, ppid in live_processes() if ppid == node.daemon.pid
+                  and b"hatui.daemon.fence" in process_args(pid)]
+        assert len(guards) == 1
+        assert os.path.basename(os.readlink(f"/proc/{guards[0]}/exe")).startswith("fence-guard-")
     except BaseException:
         if cluster is not None:
             print_logs(cluster.nodes)
