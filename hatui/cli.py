@@ -359,6 +359,32 @@ def resume_cmd(cluster_name: str | None, wait: bool) -> None:
     do_toggle_pause(get_ctl(), cluster_name, False, wait)
 
 
+@cli.command("demote-cluster")
+@cluster_argument()
+@option_force
+@click.option("--host", help="Address of the remote primary")
+@click.option("--port", type=int, help="Port of the remote primary")
+@click.option("--restore-command", help="Command to restore WAL from the remote primary's archive")
+@click.option("--primary-slot-name", help="Replication slot to use on the remote primary")
+def demote_cluster_cmd(cluster_name: str | None, force: bool, host: str | None, port: int | None,
+                       restore_command: str | None, primary_slot_name: str | None) -> None:
+    """Make this cluster a standby cluster of a remote primary."""
+    from .cli_standby import demote_config, do_change_cluster_role
+
+    do_change_cluster_role(get_ctl(), cluster_name, force,
+                           demote_config(host, port, restore_command, primary_slot_name))
+
+
+@cli.command("promote-cluster")
+@cluster_argument()
+@option_force
+def promote_cluster_cmd(cluster_name: str | None, force: bool) -> None:
+    """Promote a standby cluster: its standby leader becomes a primary."""
+    from .cli_standby import do_change_cluster_role
+
+    do_change_cluster_role(get_ctl(), cluster_name, force, None)
+
+
 @cli.command("flush")
 @cluster_argument(required=True)
 @members_argument()

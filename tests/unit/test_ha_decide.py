@@ -654,6 +654,19 @@ def test_race_sync_mode_an_async_replica_ahead_does_not_block_the_sync_standby()
     assert d.kinds == ["acquire_lock", "promote"]
 
 
+def test_race_sync_mode_the_former_leader_ahead_does_not_block_the_sync_standby() -> None:
+    # The former leader demoted itself (cut off from etcd) but still answers its REST API, with WAL
+    # that no commit acknowledged (the sync standby has every acknowledged one). Losing to it left
+    # the cluster without a leader as long as that lasted (tests/hosts one-way link scenario).
+    c = leaderless3(synchronous_mode=True, sync=("pg0", ["pg2"]))
+    d = decide_for(c, "pg2", pg_replica(), peers=peers(peer("pg0", lsn=LSN + 500), peer("pg1")))
+    assert d.kinds == ["acquire_lock", "promote"]
+    assert d.notes == ("Ignoring the former leader pg0 being ahead of us",)
+    # Outside synchronous mode the former leader ahead still wins (it may hold acknowledged commits).
+    d = decide_for(leaderless3(), "pg2", pg_replica(), peers=peers(peer("pg0", lsn=LSN + 500), peer("pg1")))
+    assert d.actions == () and d.notes == ("Wal position of pg0 is ahead of my wal position",)
+
+
 def test_race_sync_mode_a_live_async_primary_still_blocks() -> None:
     c = leaderless3(synchronous_mode=True, sync=("pg0", ["pg2"]))
     d = decide_for(c, "pg2", pg_replica(), peers=peers(peer("pg1", role="primary")))
