@@ -56,6 +56,7 @@ class Daemon:
         self.last_member_data: dict | None = None
         self.following: str | None = None
         self.rewind_failed_for: str | None = None
+        self.replica_tl_seen: tuple[str | None, int] | None = None  # see queries.replica_timeline
         self.applied_config_revision = -1
         self.requests: "queue.Queue[Request]" = queue.Queue()
         self.wake = threading.Event()
@@ -309,6 +310,7 @@ class Daemon:
                 self.view.state = "starting"
                 return LocalPostgres("valid", running=True, role=self._controldata_role(), sysid=pg.sysid(),
                                      following=self.following)
+            s.timeline, self.replica_tl_seen = queries.replica_timeline(self.replica_tl_seen, s)
             self._update_view_from_state(s)
             return LocalPostgres("valid", True, "replica" if s.in_recovery else "primary", s.timeline,
                                  s.wal_position, s.sysid, False, self.following, s.pending_restart)
