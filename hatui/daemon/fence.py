@@ -104,12 +104,18 @@ class FenceClient:
             return
         import subprocess  # here, not at the top: the guard process itself never needs it
 
+        from .fence_native import guard_binary
+
+        native = guard_binary()  # the C guard (fence_guard.c), < 1 MB; None: this module
         args = [sys.executable, "-m", "hatui.daemon.fence", "--daemon-pid", str(os.getpid())]
+        if native:
+            # argv[0] names it as the Python guard does, so `ps` and the tests recognise it.
+            args = ["hatui.daemon.fence", "--daemon-pid", str(os.getpid()), "--python", sys.executable]
         if self.log_file:
             args += ["--log-file", self.log_file]
         # Own session: a Ctrl-C or a kill of the daemon's process group must not take the guard
         # with it. stdout goes nowhere; stderr is the daemon's (its log when run by the launcher).
-        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(args, executable=native, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                      start_new_session=True, close_fds=True)
         assert self.proc.stdin is not None
         os.set_blocking(self.proc.stdin.fileno(), False)
@@ -533,6 +539,8 @@ def main(argv: list[str] | None = None) -> int:
                                      description="hatui's self-fencing guard (started by the daemon)")
     parser.add_argument("--daemon-pid", type=int, required=True)
     parser.add_argument("--log-file")
+    parser.add_argument("--release", action="store_true",
+                        help="only release the dead daemon's leader key (run by the native guard)")
     args = parser.parse_args(argv)
     handler: logging.Handler = logging.FileHandler(args.log_file) if args.log_file else logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s: %(message)s"))
@@ -543,10 +551,28 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: log.info("fencing guard: SIGTERM ignored; it exits with the daemon"))
+    if args.release:
+        return release_from_native(args.daemon_pid)
     try:
         return run_guard(args.daemon_pid)
     except KeyboardInterrupt:
         return 1
+
+
+def release_from_native(daemon_pid: int) -> int:
+    """The native guard's one Python step: its config line, then {"lease", "ttl"}, on stdin."""
+    guard = Guard(daemon_pid)
+    lines = sys.stdin.read().splitlines()
+    try:
+        guard.config = json.loads(lines[0])
+        state = json.loads(lines[1])
+    except (IndexError, ValueError):
+        log.error("fencing guard: the leader key release got no usable state")
+        return 1
+    guard.lease = int(state.get("lease") or 0) or None
+    guard.ttl = int(state.get("ttl") or 0)
+    guard.release_leader()
+    return 0
 
 
 if __name__ == "__main__":

@@ -518,13 +518,14 @@ def _others_can_take_over(obs: Observation, allowed: set[str] | None, exclude: s
     """
     cluster = obs.cluster
     assert cluster is not None
-    last = cluster.last_lsn
+    position_known = cluster.last_lsn is not None
     for peer in (obs.peers or {}).values():
         if peer.name in exclude or not peer.reachable or peer.nofailover:
             continue
         if allowed is not None and peer.name not in allowed:
             continue
-        if last is not None and (peer.wal_position is None or last - peer.wal_position > _max_lag(cluster)):
+        lag = cluster.lag_behind(peer.wal_position)
+        if position_known and (lag is None or lag > _max_lag(cluster)):
             continue
         return True
     return False

@@ -22,7 +22,7 @@ from ..cluster import Cluster, HistoryEntry, Status, TimelineHistory, parse_lsn
 from ..dcs import ClusterStore, ClusterWatcher, DCSError, LeaseExpired
 from ..etcd_gateway import EtcdGateway
 from ..notbuilt import dynamic_findings
-from . import bootstrap, failsafe, faultpoint, queries, standby_cluster, sync
+from . import bootstrap, failsafe, faultpoint, nodereload, queries, standby_cluster, sync
 from .callbacks import CallbackRunner
 from .fence import FenceClient
 from .ha import Action, Decision, LocalPostgres, Observation
@@ -418,7 +418,9 @@ class Daemon:
                     log.error("%s: the %s action failed", decision.message, action.kind)
                 break
         if completed:
-            log.log(level, "%s", decision.message)
+            # The decision and its actions as fields too, for JSON logs (hatui/daemon/logsetup.py).
+            log.log(level, "%s", decision.message,
+                    extra={"decision": decision.message, "actions": [k for k in decision.kinds if k != "probe_peers"]})
 
     def _run_action(self, a: Action, cluster: Cluster | None) -> bool:
         handler = getattr(self, f"_do_{a.kind}", None)
@@ -965,13 +967,14 @@ class Daemon:
         Addresses, credentials and the data dir stay as the daemon started with them: changing
         those under a running node needs a daemon restart, as with Patroni.
         """
-        from ..config import ConfigError, load_node_config
+        from ..config import ConfigError
+        from ..envconfig import reload_node
 
         source = self.rt.node.source
-        if not source or source.startswith("<"):
+        if not source or source.startswith(("<", "$")):
             return
         try:
-            node = load_node_config(source)
+            node = reload_node(source)  # the file, with the variables the daemon started with over it
         except (ConfigError, OSError) as exc:
             log.error("reload: keeping the running configuration, %s is not valid: %s", source, exc)
             return
@@ -979,6 +982,7 @@ class Daemon:
             log.error("reload: name and scope cannot change without a restart of the daemon; ignoring %s", source)
             return
         pgc = dict(node.raw.get("postgresql") or {})
+        nodereload.apply(self.rt.node, node)  # the log section; names what needs a daemon restart
         self.rt.node = node
         for key in ("parameters", "pg_hba"):
             if pgc.get(key) is not None:
