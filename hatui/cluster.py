@@ -14,6 +14,8 @@ from datetime import datetime
 from typing import Any, Iterable, Mapping
 from urllib.parse import urlparse
 
+from .events import Event, sorted_events
+
 # Member `state` strings Patroni uses, in the order of its metrics index.
 MEMBER_STATES = (
     "initializing new cluster",
@@ -476,6 +478,7 @@ class Cluster:
     status: Status = Status()
     failsafe: Mapping[str, str] | None = None
     revision: int = 0
+    events: tuple[Event, ...] = ()  # the event timeline (events.py), oldest first
 
     # --- building ---------------------------------------------------------------------------
     @classmethod
@@ -486,6 +489,7 @@ class Cluster:
         legacy_optime: int | None = None
         status_value = None
         failover_rev = 0
+        events: list[Event] = []
         for key, value, mod_rev, lease in kvs:
             if isinstance(value, bytes):
                 value = value.decode("utf-8", "replace")
@@ -514,10 +518,14 @@ class Cluster:
             elif key == "failsafe":
                 data = _json_object(value)
                 fields["failsafe"] = {str(k): str(v) for k, v in data.items()}
+            elif key.startswith("events/"):
+                ev = Event.from_value(key[len("events/"):], value, mod_rev)
+                if ev is not None:
+                    events.append(ev)
         status = Status.from_value(status_value) if status_value is not None else Status(legacy_optime)
         members.sort(key=lambda m: m.name)
         return cls(scope=scope, members=tuple(members), status=status, revision=revision,
-                   failover_revision=failover_rev, **fields)
+                   failover_revision=failover_rev, events=sorted_events(events), **fields)
 
     # --- questions --------------------------------------------------------------------------
     @property

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from .cluster import Cluster, Failover, Status, SyncState, TimelineHistory
+from .events import Event
 
 if TYPE_CHECKING:
     import etcd3
@@ -119,6 +120,14 @@ class KeyPaths:
     @property
     def failsafe(self) -> str:
         return self.key("failsafe")
+
+    @property
+    def events(self) -> str:
+        """Prefix of the event timeline: one write-once key per event (events.py)."""
+        return self.key("events/")
+
+    def event(self, event_id: str) -> str:
+        return self.events + event_id
 
 
 def _describe(exc: BaseException) -> str:
@@ -607,3 +616,16 @@ class ClusterStore:
 
     def delete_cluster(self) -> None:
         self.etcd.delete_prefix(self.paths.prefix)
+
+    # event timeline
+    def append_event(self, event: Event, cap: int) -> int:
+        """Write one event, then drop the oldest past `cap` (by revision). Returns how many were
+        dropped. Two writers may drop the same key: deleting a missing key is harmless."""
+        self.etcd.put(self.paths.event(event.id), event.to_value())
+        kvs, _ = self.etcd.get_prefix(self.paths.events)
+        if len(kvs) <= cap:
+            return 0
+        oldest = sorted(kvs, key=lambda kv: kv[2])[: len(kvs) - cap]
+        for key, *_ in oldest:
+            self.etcd.delete(key)
+        return len(oldest)

@@ -21,12 +21,15 @@ from typing import Any, Callable, Iterator
 from ..cluster import Cluster, HistoryEntry, Status, TimelineHistory, parse_lsn
 from ..dcs import ClusterStore, ClusterWatcher, DCSError, LeaseExpired
 from ..etcd_gateway import EtcdGateway
+from ..events import DEFAULT_CAP
 from . import failsafe, queries, sync
+from .decisions import Narrator
 from .fence import FenceClient
 from .ha import Action, Decision, LocalPostgres, Observation, decide
 from .member import NodeView, member_data
 from .node import NodeRuntime
 from .peers import probe_members, probe_one
+from .recorder import EventRecorder
 
 log = logging.getLogger("hatui.ha")
 
@@ -84,12 +87,19 @@ class Daemon:
         self._view_stale = False  # _keep_lease wrote the leader key: read the cluster again
         self.fence = FenceClient(None)  # the self-fencing guard; started in run()
         self.lease_refreshed_at = float("-inf")  # monotonic time taken before the last good keepalive
+        # Say why (decisions.py, recorder.py): the published decision and the event timeline.
+        ev_cfg = rt.node.raw.get("events") or {}
+        self.recorder = EventRecorder(self.store, rt.name, int(ev_cfg.get("max") or DEFAULT_CAP),
+                                      ev_cfg.get("webhooks") or {})
+        self.record_event = self.recorder.record_event  # the one entry point (callbacks use it too)
+        self.narrator = Narrator(rt.name, self.record_event)
 
     # ------------------------------------------------------------------ lifecycle
     def run(self) -> int:
         self._check_unique_name()
         self.fence = FenceClient.for_daemon(self)
         self.fence.start()
+        self.recorder.start()
         self._start_watch()
         self._start_api()
         try:
@@ -146,6 +156,8 @@ class Daemon:
         if self.api:
             self.api.stop()
         self.fence.close()  # a clean exit: the guard leaves PostgreSQL and etcd alone
+        self.recorder.flush(2.0)  # the last events (demotion on the way out) still reach etcd
+        self.recorder.stop()
         self.etcd.close()
 
     def _check_unique_name(self) -> None:
@@ -208,7 +220,8 @@ class Daemon:
                 peers = probe_members(cluster, self.name)
                 obs = replace(obs, cluster=cluster, peers=peers)
                 decision = decide(obs)
-            self._execute(decision, cluster)
+            completed = self._execute(decision, cluster)
+            self.narrator.after_cycle(self, decision, obs, cluster, completed)
             self.fence.after_cycle(lock_refreshed, self.view.role in ("primary", "promoted"),
                                    bool(cluster and cluster.is_paused))
             self._housekeeping()
@@ -363,7 +376,7 @@ class Daemon:
         ]
 
     # ------------------------------------------------------------------ actions
-    def _execute(self, decision: Decision, cluster: Cluster | None) -> None:
+    def _execute(self, decision: Decision, cluster: Cluster | None) -> bool:
         level = getattr(logging, decision.level.upper(), logging.INFO)
         for note in decision.notes:
             log.info("%s", note)
@@ -383,6 +396,7 @@ class Daemon:
                 break
         if completed:
             log.log(level, "%s", decision.message)
+        return completed
 
     def _run_action(self, a: Action, cluster: Cluster | None) -> bool:
         handler = getattr(self, f"_do_{a.kind}", None)
