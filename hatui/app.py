@@ -39,6 +39,7 @@ from .cluster import Cluster
 from .dcs import ClusterStore, ClusterWatcher, DCSError, Etcd, normalize_namespace
 from .screens.config_editor import ConfigEditorScreen, WriteResult
 from .screens.confirm import ConfirmScreen
+from .screens.events import EventsScreen
 from .screens.help import HelpScreen
 from .screens.history import HistoryScreen
 from .screens.keymap import ACTIONS, WRITE_ACTIONS, KeyAction, bindings_for, visible_actions
@@ -666,6 +667,12 @@ class HatuiApp(App[None]):
             self.screen.dismiss(None)
             return
         self.push_screen(HistoryScreen(self.selected_scope))
+
+    def action_events(self) -> None:
+        if isinstance(self.screen, EventsScreen):
+            self.screen.dismiss(None)
+            return
+        self.push_screen(EventsScreen(self.selected_scope))
 
     async def action_panel(self, name: str) -> None:
         widget = self._panel_widget

@@ -38,6 +38,7 @@ ACTIONS: tuple[KeyAction, ...] = (
     KeyAction("S", "sort_reverse", "Reverse sort", footer=False, where="screen"),
     KeyAction("enter", "member_detail", "Member detail", where="screen"),
     KeyAction("h", "history", "Timeline history"),
+    KeyAction("v", "events", "Event timeline (what happened and why)", footer=False),
     KeyAction("l", "next_log", "Next log pane", footer=False, where="screen"),
     KeyAction("c", "next_cluster", "Next cluster", footer=False, where="screen"),
     KeyAction("t", "cycle_theme", "Theme (dark/light/16 colours)", footer=False),

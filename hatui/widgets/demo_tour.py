@@ -77,6 +77,7 @@ def build_steps(c: TourContext) -> list[TourStep]:
         TourStep("failover", "Automatic failover", [
             f"Kill -9 the leader's daemon (the talk's ^Z, then kill -9 %1): press a, or select {leader} and press k.",
             *failover_effect,
+            f"The Why pane says why {c.replica} may take over (or why not); v shows the event that says who did, and why.",
         ], do=f"kill -9 the daemon of {leader}"),
         TourStep("splitbrain", "Split brain", [
             f"Write to the old leader directly, as the talk's `CREATE TABLE splitbrain()`: press a, or select "
@@ -87,6 +88,7 @@ def build_steps(c: TourContext) -> list[TourStep]:
             f"Start {victim}'s daemon again: press a, or select it and press g. It finds that {leader} holds the lock,",
             "stops its own PostgreSQL if it still runs as a primary, runs pg_rewind to undo the WAL that diverged,",
             "and follows the new leader as a replica. Anything written to it after the failover is gone.",
+            "Press v: the event timeline records the rewind; hatui explain says the same in a terminal.",
         ], do=f"start the daemon of {victim}"),
         TourStep("reload", "Edit the config: reload", [
             "The dynamic configuration lives in etcd (the config key) and applies to every member.",
@@ -108,7 +110,7 @@ def build_steps(c: TourContext) -> list[TourStep]:
             + ("the fencing guard stops PostgreSQL" if c.fencing else "its PostgreSQL keeps running"),
             f"{'shortly before the key expires' if c.fencing else 'and'} after ttl {c.replica} is promoted. "
             "Press z again: the daemon wakes up, sees it lost",
-            "the lock, and rejoins as a replica.",
+            "the lock, and rejoins as a replica. The summary counts down the lease time left meanwhile.",
         ], do=f"freeze or resume the daemon of {leader}"),
         TourStep("load", "Under load", [
             "Press L for a steady write load (about 50 commits/s); the panel shows commits/s, errors and which",
