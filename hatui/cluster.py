@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Iterable, Mapping
 from urllib.parse import urlparse
 
-from .events import Event, sorted_events
+from .events import Event, parse_event, sorted_events
 
 # Member `state` strings Patroni uses, in the order of its metrics index.
 MEMBER_STATES = (
@@ -491,6 +491,11 @@ class Cluster:
         failover_rev = 0
         events: list[Event] = []
         for key, value, mod_rev, lease in kvs:
+            if key.startswith("events/"):  # first, and without decoding: most keys are events
+                ev = parse_event(key[7:], value, mod_rev)
+                if ev is not None:
+                    events.append(ev)
+                continue
             if isinstance(value, bytes):
                 value = value.decode("utf-8", "replace")
             if key.startswith("members/"):
@@ -518,10 +523,6 @@ class Cluster:
             elif key == "failsafe":
                 data = _json_object(value)
                 fields["failsafe"] = {str(k): str(v) for k, v in data.items()}
-            elif key.startswith("events/"):
-                ev = Event.from_value(key[len("events/"):], value, mod_rev)
-                if ev is not None:
-                    events.append(ev)
         status = Status.from_value(status_value) if status_value is not None else Status(legacy_optime)
         members.sort(key=lambda m: m.name)
         return cls(scope=scope, members=tuple(members), status=status, revision=revision,

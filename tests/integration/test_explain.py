@@ -11,7 +11,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +23,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 from ruamel.yaml import YAML
-from servers import live_processes, make_tempdir, print_logs, process_args, remove_tree
+from servers import free_port, live_processes, make_tempdir, print_logs, process_args, remove_tree
 
 from hatui.cli import cli
 from hatui.cluster import Cluster
@@ -31,6 +35,21 @@ pytestmark = pytest.mark.integration
 DCS = {"ttl": 20, "loop_wait": 1, "retry_timeout": 3}
 ENV_CLEAR = ("HATUI_CONFIG_FILE", "PATRONICTL_CONFIG_FILE", "HATUI_ETCD", "DCS_URL", "PATRONI_SCOPE",
              "PATRONI_NAMESPACE", "PATRONI_ETCD3_HOSTS", "EDITOR")
+
+
+class Hooks(BaseHTTPRequestHandler):
+    """The webhook receiver: keeps every JSON body POSTed to it."""
+
+    received: list[dict] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        Hooks.received.append(json.loads(body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
 
 
 class Live:
@@ -95,7 +114,10 @@ class Live:
 @pytest.fixture(scope="module")
 def live() -> Iterator[Live]:
     base = make_tempdir("hatui-explain-")
-    cluster = LocalCluster(base, 3, dcs=dict(DCS))
+    hooks = ThreadingHTTPServer(("127.0.0.1", free_port()), Hooks)
+    threading.Thread(target=hooks.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{hooks.server_address[1]}/hook"
+    cluster = LocalCluster(base, 3, dcs=dict(DCS), extra_node={"events": {"max": 100, "webhooks": {"*": url}}})
     try:
         cluster.start()
         it = Live(cluster, base)
@@ -107,6 +129,7 @@ def live() -> Iterator[Live]:
         it.etcd.close()
     finally:
         cluster.stop()
+        hooks.shutdown()
         remove_tree(base)
 
 
@@ -172,6 +195,9 @@ def test_switchover_is_explained(h: Live) -> None:
     assert all(m["promotable"] and m["switchover"]["allowed"] for m in data["members"])
     text = h("explain")
     assert text.exit_code == 0 and f"Leader: {target}" in text.output and "switchover" in text.output
+    # The same event went to the webhook (sent by the daemon's event thread, not the HA loop).
+    h.c.wait_for(lambda: any(b["kind"] == "switchover" and b["id"] == ev["id"] and b["scope"] == "batman"
+                             for b in Hooks.received), 30, "the switchover webhook")
 
 
 # --- a refused switchover to a lagging member -----------------------------------------------------
@@ -223,6 +249,10 @@ def test_refused_switchover_to_a_lagging_member_is_explained(h: Live) -> None:
 def test_pause_and_resume_are_explained(h: Live) -> None:
     leader, replicas = h.healthy()
     rev = h.revision()
+    follow = subprocess.Popen([sys.executable, "-m", "hatui.cli", "-c", str(h.ctl_yaml), "events", "--follow",
+                               "-f", "json", "-k", "pause", "-k", "resume"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**{k: v for k, v in os.environ.items() if k not in ENV_CLEAR}, "HOME": str(h.base)})
     assert h("pause", "--wait").exit_code == 0
     try:
         ev = h.wait_event("pause", rev, "the pause event", member=leader)
@@ -235,7 +265,23 @@ def test_pause_and_resume_are_explained(h: Live) -> None:
         assert member_decision(h, leader)["message"].startswith("PAUSE: ")
     finally:
         assert h("resume", "--wait").exit_code == 0
-    h.wait_event("resume", rev, "the resume event", member=leader)
+    resumed = h.wait_event("resume", rev, "the resume event", member=leader)
+    # `events --follow` printed both as they came, one JSON object a line (older pauses first).
+    guard = threading.Timer(60, follow.kill)  # a silent follow fails the test instead of hanging it
+    guard.start()
+    try:
+        lines: list[dict] = []
+        assert follow.stdout is not None
+        while not any(e["id"] == resumed["id"] for e in lines):
+            line = follow.stdout.readline()
+            assert line, follow.stderr.read() if follow.stderr else "follow ended"
+            lines.append(json.loads(line))
+        new = [e for e in lines if e["revision"] > rev]
+        assert [e["kind"] for e in new] == ["pause", "resume"] and all(e["scope"] == "batman" for e in new)
+    finally:
+        guard.cancel()
+        follow.terminate()  # the process this test started, by its handle
+        follow.wait(10)
 
 
 # --- crashes ---------------------------------------------------------------------------------------
