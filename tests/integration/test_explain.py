@@ -15,10 +15,10 @@ import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from click.testing import CliRunner, Result
@@ -40,9 +40,9 @@ ENV_CLEAR = ("HATUI_CONFIG_FILE", "PATRONICTL_CONFIG_FILE", "HATUI_ETCD", "DCS_U
 class Hooks(BaseHTTPRequestHandler):
     """The webhook receiver: keeps every JSON body POSTed to it."""
 
-    received: list[dict] = []
+    received: ClassVar[list[dict]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         Hooks.received.append(json.loads(body))
         self.send_response(204)
