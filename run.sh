@@ -2,7 +2,7 @@
 # One entry point for people and CI: ensures the machine has what hatui needs, then runs it.
 #
 #   ./run.sh demo [ARGS]        hatui demo (private etcd + PostgreSQL nodes on loopback)
-#   ./run.sh test [PYTEST ARGS] the default test suite, in parallel (pytest-xdist)
+#   ./run.sh test [PYTEST ARGS] ruff check, then the default test suite, in parallel (pytest-xdist)
 #   ./run.sh test-faults [ARGS] the whole fault suite, long scenarios (marked slow) included
 #   ./run.sh bench [ARGS]       bench/run.py
 #   ./run.sh shell [ARGS]       a shell with the venv first on PATH
@@ -177,6 +177,8 @@ case "$cmd" in
     test)
         ensure_all
         ensure_netns_tools
+        # Lint first (rules in pyproject.toml): a finding fails the run before any server starts.
+        "$VENV/bin/ruff" check hatui tests bench || die "ruff check found problems (listed above)"
         # exec: the script's exit code is pytest's (5 = no tests collected counts as a failure).
         exec "$VENV/bin/python" -m pytest -n auto --dist loadgroup "$@"
         ;;

@@ -36,14 +36,9 @@ def _lease_left(ctl: Ctl, cluster: Cluster) -> int | None:
 
 
 def _lag(cluster: Cluster, m: Member, status: dict) -> int | None:
-    last = cluster.last_lsn
     xlog = status.get("xlog") if isinstance(status.get("xlog"), dict) else {}
     pos = max([v for k, v in xlog.items() if k.endswith("location") and isinstance(v, int)], default=None)
-    if pos is None:
-        pos = m.wal_position
-    if last is None or pos is None:
-        return None
-    return max(0, last - pos)
+    return cluster.lag_behind(pos if pos is not None else m.wal_position)
 
 
 def _leader_since(cluster: Cluster) -> tuple[str | None, Event | None]:

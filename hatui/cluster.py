@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime
 from typing import Any, Iterable, Mapping
 from urllib.parse import urlparse
 
+from .config import DynamicConfig, safe_dynamic
 from .events import Event, parse_event, sorted_events
 
 # Member `state` strings Patroni uses, in the order of its metrics index.
@@ -305,7 +307,14 @@ class TimelineHistory:
 
 @dataclass(frozen=True)
 class ClusterConfig:
-    """The dynamic configuration as stored, with the revision a compare-and-swap needs."""
+    """The dynamic configuration as stored, with the revision a compare-and-swap needs.
+
+    `data` is the key as written (what edit-config shows and compares). Every typed reading
+    (ttl, pause, synchronous_mode, ...) goes through `typed`: the one model, built once per read
+    of the key by `config.safe_dynamic`, which handles hostile values (wrong types, "false" as a
+    string, out-of-range timings) the same way for the HA core, the daemon's shell, the REST API,
+    the CLI and the console. The properties below are thin views of it.
+    """
 
     data: Mapping[str, Any] = field(default_factory=dict)
     mod_revision: int = 0
@@ -317,49 +326,58 @@ class ClusterConfig:
             value = value.decode("utf-8", "replace")
         return cls(_json_object(value), mod_revision, value or "")
 
+    @cached_property
+    def _checked(self) -> tuple[DynamicConfig, list[str]]:
+        return safe_dynamic(self.data)
+
+    @property
+    def typed(self) -> DynamicConfig:
+        """The effective cluster configuration (defaults filled in, hostile values replaced)."""
+        return self._checked[0]
+
+    @property
+    def warnings(self) -> list[str]:
+        """What `typed` had to replace or adjust, one operator-readable line each."""
+        return list(self._checked[1])
+
     def get(self, key: str, default: Any = None) -> Any:
         return self.data.get(key, default)
 
-    def _int(self, key: str, default: int) -> int:
-        v = _int_or_none(self.data.get(key))
-        return default if v is None else v
-
     @property
     def ttl(self) -> int:
-        return self._int("ttl", 30)
+        return self.typed.ttl
 
     @property
     def loop_wait(self) -> int:
-        return self._int("loop_wait", 10)
+        return self.typed.loop_wait
 
     @property
     def retry_timeout(self) -> int:
-        return self._int("retry_timeout", 10)
+        return self.typed.retry_timeout
 
     @property
     def maximum_lag_on_failover(self) -> int:
-        return self._int("maximum_lag_on_failover", 1048576)
+        return self.typed.maximum_lag_on_failover
 
     @property
     def is_paused(self) -> bool:
-        return bool(self.data.get("pause", False))
+        return self.typed.pause
 
     @property
     def synchronous_mode(self) -> str:
-        v = self.data.get("synchronous_mode", False)
-        if v == "quorum":
-            return "quorum"
-        if v is True or (isinstance(v, str) and v.lower() in ("on", "true", "yes")):
-            return "on"
-        return "off"
+        return self.typed.synchronous_mode
 
     @property
     def synchronous_mode_strict(self) -> bool:
-        return bool(self.data.get("synchronous_mode_strict", False))
+        return self.typed.synchronous_mode_strict
 
     @property
     def failsafe_mode(self) -> bool:
-        return bool(self.data.get("failsafe_mode", False))
+        return self.typed.failsafe_mode
+
+    @property
+    def check_timeline(self) -> bool:
+        return self.typed.check_timeline
 
 
 @dataclass(frozen=True)
@@ -583,6 +601,14 @@ class Cluster:
         known = [c for c in candidates if c is not None]
         return max(known) if known else None
 
+    def lag_behind(self, position: int | None) -> int | None:
+        """Bytes `position` is behind the cluster position, never negative; None when either is
+        unknown. The one lag rule: the HA core, the REST API, the CLI and the console use it."""
+        last = self.last_lsn
+        if position is None or last is None:
+            return None
+        return max(0, last - position)
+
     def lag(self, member: Member, which: str = "wal") -> int | None:
         """Bytes behind the cluster position, as patronictl computes it (never negative).
 
@@ -592,10 +618,7 @@ class Cluster:
         if which in ("receive", "replay") and pos is None:
             # 4.0 and 3.x members publish only xlog_location; use it for both columns.
             pos = member.xlog_location
-        last = self.last_lsn
-        if pos is None or last is None:
-            return None
-        return max(0, last - pos)
+        return self.lag_behind(pos)
 
     def display_role(self, member: Member) -> str:
         """Role as patronictl's list shows it: Leader, Standby Leader, Sync Standby, Replica."""

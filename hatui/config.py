@@ -1965,7 +1965,7 @@ def safe_dynamic(d: Any, known_parameters: Collection[str] | None = None) -> tup
         return DynamicConfig.from_dict({}), warnings
     data = dict(d)
     # 1. wrong types: keep the default for that setting
-    for key, (minimum, maximum) in _DYNAMIC_INT.items():
+    for key, (_minimum, maximum) in _DYNAMIC_INT.items():
         value = data.get(key)
         if value is None:
             continue

@@ -344,7 +344,7 @@ class Etcd:
         paths = KeyPaths(normalize_namespace(namespace), scope)
         kvs, revision = self.get_prefix(paths.prefix)
         n = len(paths.prefix)
-        return Cluster.from_kvs(scope, [(k[n:], v, r, l) for k, v, r, l in kvs], revision)
+        return Cluster.from_kvs(scope, [(k[n:], v, r, lease) for k, v, r, lease in kvs], revision)
 
     def read_namespace(self, namespace: str) -> dict[str, Cluster]:
         """Every cluster under a namespace, from one range read."""

@@ -92,12 +92,11 @@ def failover_eligibility(
         position = _status_wal_position(status) if status else None
         if position is None:
             position = member.wal_position
-        last = cluster.last_lsn
         if position is None:
             return False, "its WAL position is unknown"
         limit = cluster.config.maximum_lag_on_failover if cluster.config else 1048576
-        if last is not None and last - position > limit:
-            lag = last - position
+        lag = cluster.lag_behind(position)
+        if lag is not None and lag > limit:
             return False, (f"it lags {format_bytes(lag)} ({lag} bytes) behind, more than "
                            f"maximum_lag_on_failover ({limit} bytes)")
 

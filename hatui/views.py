@@ -128,13 +128,13 @@ def _scheduled_restart(member: Member) -> str:
 
 def _lsn_and_lag(cluster: Cluster, member: Member) -> dict[str, Any]:
     """Receive/replay LSN text and lag bytes of a non-leader, with patronictl's fallbacks."""
-    last = cluster.last_lsn or 0
     out: dict[str, Any] = {}
     for kind, lsn in (("receive", member.receive_lsn), ("replay", member.replay_lsn), ("", member.xlog_location)):
         if not lsn:
             out[kind] = ("unknown", None)
         else:
-            out[kind] = (format_lsn(lsn), max(0, last - lsn))
+            # patronictl counts an unknown cluster position as 0, so the lag shows as 0 then.
+            out[kind] = (format_lsn(lsn), cluster.lag_behind(lsn) or 0)
     if out["receive"][0] == "unknown" and out["replay"][0] == "unknown" and out[""][0] != "unknown":
         # Patroni < 4.1 publishes only xlog_location (max of receive and replay).
         target = "receive" if cluster.display_state(member) == "streaming" else "replay"

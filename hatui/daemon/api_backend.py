@@ -298,7 +298,7 @@ class DaemonBackend:
 
     def failsafe_heartbeat(self, body: dict) -> tuple[int, str, dict[str, str]]:
         d = self.d
-        if not d.dynamic.data.get("failsafe_mode"):
+        if not d.dynamic.failsafe_mode:
             return 502, "failsafe_mode is not enabled", {}
         if d.view.role == "primary":
             return 500, "Running as a leader", {}

@@ -92,10 +92,9 @@ class Narrator:
             if view.timeline is not None:
                 rec["timeline"] = view.timeline
             if cluster.leader_name != self.name:
-                last = cluster.last_lsn
-                pos = view.xlog_location if view.role != "primary" else None
-                if last is not None and pos is not None:
-                    rec["lag"] = max(0, last - pos)
+                lag = cluster.lag_behind(view.xlog_location if view.role != "primary" else None)
+                if lag is not None:
+                    rec["lag"] = lag
                 ok, why = automatic_eligibility(cluster, self.name, patroni_status(view))
                 rec["eligible"] = ok
                 if not ok:

@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Mapping
 
 from ..cluster import Cluster, Member
+from .postgres import needs_rewind as _diverged
 
 # --- inputs -------------------------------------------------------------------------------
 
@@ -139,29 +140,25 @@ def _act(kind: str, target: str | None = None, mode: str | None = None, fail: st
 
 
 def needs_rewind(local_tl: int | None, local_lsn: int | None, cluster: Cluster) -> bool:
-    """True when our WAL went past the point where the leader's timeline branched off ours.
+    """True when our WAL is not a prefix of the leader's (the rule is `postgres.needs_rewind`).
 
-    The `history` key lists, for each past timeline, the LSN where the next one began. If we are
-    on timeline T and the cluster moved on, our data is only a prefix of the leader's when our
-    position is not beyond T's switch point. Unknown positions count as diverged: pg_rewind
-    itself answers "no rewind required" cheaply, while following a diverged leader never works.
+    This adapts the cluster model to that one rule: the leader's timeline is the cluster's, its
+    history the `history` key. A timeline AHEAD of the leader's counts as diverged, as in Patroni
+    (it rewinds then too: a node that promoted itself on a branch the leader never had cannot
+    follow). Unknown positions on an older timeline count as diverged: pg_rewind itself answers
+    "no rewind required" cheaply, while following a diverged leader never works.
     """
     leader_tl = cluster.timeline
-    if not local_tl or not leader_tl or local_tl >= leader_tl:
+    if not local_tl or not leader_tl or local_tl == leader_tl:
         return False
-    if local_lsn is None or cluster.history is None:
+    if local_tl < leader_tl and (local_lsn is None or cluster.history is None):
         return True
-    for entry in cluster.history.entries:
-        if entry.timeline == local_tl:
-            return local_lsn > entry.lsn
-    return True
+    entries = [(e.timeline, e.lsn) for e in cluster.history.entries] if cluster.history is not None else []
+    return _diverged(local_tl, local_lsn or 0, entries, leader_tl)
 
 
 def wal_lag(obs: Observation) -> int | None:
-    cluster = obs.cluster
-    if cluster is None or cluster.last_lsn is None or obs.pg.wal_position is None:
-        return None
-    return max(0, cluster.last_lsn - obs.pg.wal_position)
+    return obs.cluster.lag_behind(obs.pg.wal_position) if obs.cluster is not None else None
 
 
 def _nofailover(settings: NodeSettings) -> bool:
@@ -375,9 +372,13 @@ def _healthy_cluster(obs: Observation, holds_lock: bool) -> Decision:
                         notes=("Demoting self (immediate-nolock)",))
     upstream = _upstream(obs, cluster)
     actions: list[Action] = []
-    if needs_rewind(pg.timeline, pg.wal_position, cluster) and not cluster.is_paused and obs.settings.use_pg_rewind:
+    if (needs_rewind(pg.timeline, pg.wal_position, cluster) and (pg.timeline or 0) < cluster.timeline
+            and not cluster.is_paused and obs.settings.use_pg_rewind):
         # A running replica on an older timeline whose WAL went past the branch point cannot
-        # follow: stop it; the next cycle rewinds it.
+        # follow: stop it; the next cycle rewinds it. Not when it is AHEAD of the leader's
+        # member key: right after a promotion a streaming replica receives the new timeline
+        # before the new leader has rewritten its key, and stopping it would be a needless
+        # restart; a stopped node on a newer timeline is rewound before it starts (above).
         return Decision(f"stopping to rewind: my timeline {pg.timeline} diverged from the leader's",
                         (_act("stop", mode="fast"),), level="warning")
     if pg.following != upstream:
@@ -427,9 +428,8 @@ def _candidate_ok(obs: Observation, name: str, check_lag: bool) -> bool:
     if allowed is not None and name not in allowed:
         return False
     if check_lag:
-        last = cluster.last_lsn
-        pos = peer.wal_position if peer.wal_position is not None else member.wal_position
-        if last is not None and pos is not None and last - pos > _max_lag(cluster):
+        lag = cluster.lag_behind(peer.wal_position if peer.wal_position is not None else member.wal_position)
+        if lag is not None and lag > _max_lag(cluster):
             return False
     return True
 
@@ -584,7 +584,7 @@ def _unhealthy_cluster(obs: Observation) -> Decision:
         if lag is not None and lag > _max_lag(cluster):
             return lose(f"My wal position exceeds maximum replication lag: {lag} > {_max_lag(cluster)} bytes")
 
-    if cluster.config and cluster.config.data.get("check_timeline") and pg.timeline and cluster.timeline:
+    if cluster.config and cluster.config.check_timeline and pg.timeline and cluster.timeline:
         if pg.timeline < cluster.timeline:
             return lose(f"My timeline {pg.timeline} is behind last known cluster timeline {cluster.timeline}")
 

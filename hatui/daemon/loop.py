@@ -749,7 +749,7 @@ class Daemon:
                 entries.append(HistoryEntry(line_tl, lsn, reason))
         if not entries:
             return
-        max_lines = int(self.dynamic.data.get("max_timelines_history", 0) or 0)
+        max_lines = self.dynamic.max_timelines_history
         if max_lines > 0:
             entries = entries[-max_lines:]
         self.store.write_history(TimelineHistory(tuple(entries)))

@@ -175,17 +175,14 @@ class NodeRuntime:
             conn.execute("CHECKPOINT")
 
     def create_users(self) -> None:
-        """After initdb: passwords and the replication/rewind roles the config names."""
+        """After initdb: passwords and the replication/rewind roles the config names.
+
+        `queries.setup_roles` is the one role set-up: the rewind role gets only the grants
+        pg_rewind needs, never SUPERUSER.
+        """
         from . import queries
 
-        su_user, su_pass = self.superuser
-        if su_pass:
-            queries.create_role(self.postgres, su_user, su_pass, superuser=True)
-        queries.create_role(self.postgres, self.replication[0], self.replication[1], replication=True)
-        if self.rewind_user and self.rewind_user[0] != su_user:
-            queries.create_rewind_role(self.postgres, self.rewind_user[0], self.rewind_user[1] or "") \
-                if hasattr(queries, "create_rewind_role") else \
-                queries.create_role(self.postgres, self.rewind_user[0], self.rewind_user[1] or "", superuser=True)
+        queries.setup_roles(self.postgres)
 
 
 def _opt_str(value: Any) -> str | None:

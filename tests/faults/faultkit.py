@@ -7,6 +7,8 @@ writes while which other one did), never about how long something took.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -222,10 +224,7 @@ def finish(cluster, writer: Writer, monitor: Monitor, allow_split: bool = False,
     return leader
 
 
-def hatui_cli(cluster, *args: str) -> "subprocess.CompletedProcess[str]":
+def hatui_cli(cluster, *args: str) -> subprocess.CompletedProcess[str]:
     """Run `hatui --etcd <the cluster's etcd> ARGS` as an operator would; output captured."""
-    import subprocess
-    import sys
-
     return subprocess.run([sys.executable, "-m", "hatui", "--etcd", cluster.etcd_endpoint, *args],
                           capture_output=True, text=True, timeout=120)

@@ -47,12 +47,17 @@ def test_hostile_config_key_changes_nothing(fault_cluster) -> None:
             marker = f"hostile-{HOSTILE.index(value)}"
             # Two HA cycles with the bad value in place (an invalid loop_wait means the default, 10 s).
             seen = leader.log_path.read_text().count("Lock owner")
-            cluster.wait_for(lambda: leader.log_path.read_text().count("Lock owner") >= seen + 2, 60,
+            cluster.wait_for(lambda seen=seen: leader.log_path.read_text().count("Lock owner") >= seen + 2, 60,
                              f"two cycles with {marker}")
             assert leader.daemon.alive and replica.daemon.alive, marker
             assert cluster.leader() == leader.name, marker
             assert is_writable(leader) and not is_writable(replica), marker
             assert replica.is_streaming(), marker
+            # "pause": "maybe" is not a boolean: every reader keeps the default (not paused); the HA
+            # core used to read it as paused, which is partly why this test passed.
+            recent = [line for line in leader.log_path.read_text().splitlines()[-20:]
+                      if "the leader with the lock" in line]
+            assert recent and not any("PAUSE: " in line for line in recent), (marker, recent)
             for n in cluster.nodes:
                 assert (setting(n, "max_connections"), setting(n, "work_mem")) == before[n.name], marker
                 # PostgreSQL would refuse to start with an unknown parameter in its files.

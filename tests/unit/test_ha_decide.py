@@ -876,7 +876,8 @@ def _rewind_view(history, leader_tl: int | None = 2) -> Cluster:
     (1, LSN + 1, [[1, LSN, ""]], None, True),  # no leader member: timeline from history (2)
     (1, LSN + 1, None, None, False),  # nothing known about the cluster's timeline
     (2, LSN + 1, [[1, LSN, ""]], 2, False),  # same timeline
-    (3, LSN + 1, [[1, LSN, ""]], 2, False),  # ahead of the leader
+    (3, LSN + 1, [[1, LSN, ""]], 2, True),  # ahead of the leader: a branch it never had (Patroni rewinds)
+    (3, None, None, 2, True),  # ahead, nothing else known
     (1, None, [[1, LSN, ""]], 2, True),  # unknown position counts as diverged
     (1, LSN, None, 2, True),  # no history key: unknown
     (1, LSN + 1, [[1, LSN, ""]], 2, True),  # past the switch point
@@ -890,6 +891,20 @@ def _rewind_view(history, leader_tl: int | None = 2) -> Cluster:
 def test_needs_rewind(local_tl, local_lsn, history, leader_tl, expected) -> None:
     view = _rewind_view(history, leader_tl)
     assert needs_rewind(local_tl, local_lsn, view) is expected
+
+
+def test_stopped_node_ahead_of_the_leader_is_rewound_before_it_starts() -> None:
+    # pg1 promoted itself to timeline 3 on a branch; pg0 leads on timeline 2.
+    c = cluster([primary("pg0", timeline=2), replica("pg1")], leader="pg0", history=[[1, LSN, ""]])
+    d = decide_for(c, "pg1", pg_stopped(role="primary", timeline=3), settings=settings("pg1", use_pg_rewind=True))
+    assert d.kinds == ["rewind", "start"]
+
+
+def test_streaming_replica_ahead_of_a_stale_leader_key_is_not_stopped() -> None:
+    # Right after a promotion the replica receives timeline 2 before the leader rewrote its key.
+    c = cluster([primary("pg0", timeline=1), replica("pg1")], leader="pg0")
+    d = decide_for(c, "pg1", pg_replica(timeline=2, following="pg0"), settings=settings("pg1", use_pg_rewind=True))
+    assert d.actions == ()
 
 
 def test_wal_lag() -> None:
