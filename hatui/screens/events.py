@@ -6,6 +6,7 @@ also before this console started; updated live from the watch like every other v
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import ClassVar
 
 from rich.text import Text
@@ -20,6 +21,24 @@ from ..events import LEADER_CHANGES
 
 KIND_STYLE = {k: "bold" for k in LEADER_CHANGES} | {"demote": "bold", "fencing": "bold",
                                                    "switchover_refused": "bold", "pause": "bold"}
+
+
+def only_events_changed(old: dict[str, Cluster], new: dict[str, Cluster]) -> bool:
+    """True when the clusters differ only in their event timelines (a new event key), so the main
+    screen, which shows no event, need not be redrawn (events flow while members change)."""
+    if old.keys() != new.keys():
+        return False
+    changed = False
+    for scope, cluster in new.items():
+        before = old[scope]
+        if before is cluster:
+            continue
+        if before.events == cluster.events:
+            return False
+        if replace(cluster, events=before.events, revision=before.revision) != before:
+            return False
+        changed = True
+    return changed
 
 
 class EventsScreen(Screen[None]):

@@ -115,3 +115,32 @@ def test_config_diff_names_parameters_and_metrics_are_counters() -> None:
     text = metrics_lines("batman", "p", {"failover": 2, "switchover": 1})
     assert 'hatui_failovers_total{scope="batman",name="p"} 2' in text
     assert "# TYPE hatui_switchovers_total counter" in text
+
+
+def test_etcd_lost_and_regained_are_told_once_each() -> None:
+    recorded: list = []
+    n = Narrator("r", lambda kind, msg, **f: recorded.append((kind, msg, f)))
+    d = _daemon("r")
+    c = cluster(r=member())
+    n.after_cycle(d, Decision("following"), None, c, True)
+    for _ in range(3):
+        n.after_cycle(d, Decision("DCS is not accessible"), None, None, True)
+    assert [k for k, _, _ in recorded] == ["etcd_lost"]
+    assert d.view.decision["etcd"] == "unreachable"
+    n.after_cycle(d, Decision("following"), None, c, True)
+    n.after_cycle(d, Decision("following"), None, c, True)
+    assert [k for k, _, _ in recorded] == ["etcd_lost", "etcd_regained"]
+    assert recorded[1][2]["lost_at"]
+
+
+def test_only_events_changed_lets_the_main_screen_skip_a_redraw() -> None:
+    from hatui.screens.events import only_events_changed
+
+    ev = make_event("pause", "p", "paused")
+    base = cluster(r=member())
+    with_event = cluster(extra=[("events/" + ev.id, ev.to_value(), 30, 0)], r=member())
+    moved = cluster(extra=[("events/" + ev.id, ev.to_value(), 30, 0)], r=member(xlog_location=90))
+    assert only_events_changed({"batman": base}, {"batman": with_event})
+    assert not only_events_changed({"batman": base}, {"batman": base})  # nothing changed at all
+    assert not only_events_changed({"batman": base}, {"batman": moved})  # a member changed too
+    assert not only_events_changed({"batman": base}, {"batman": with_event, "robin": base})
