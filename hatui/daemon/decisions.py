@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..cluster import Cluster
+from ..cluster import Cluster, format_lsn
 from ..eligibility import automatic_eligibility
 from ..events import now_iso
 from .ha import Decision, Observation
@@ -170,7 +170,9 @@ class Narrator:
                         timeline=view.timeline, lsn=view.xlog_location)
         if "acquire_lock" in kinds and cluster is not None:
             kind, cause = self._takeover_cause(cluster)
-            self.record(kind, f"{self.name} took the leader lock: {cause}",
+            where = ", ".join(([f"timeline {view.timeline}"] if view.timeline else [])
+                              + ([f"LSN {format_lsn(view.xlog_location)}"] if view.xlog_location is not None else []))
+            self.record(kind, f"{self.name} took the leader lock" + (f" ({where})" if where else "") + f": {cause}",
                         previous=self.last_leader if self.last_leader != self.name else None,
                         cause=cause, decision=decision.message, notes=list(decision.notes) or None,
                         timeline=view.timeline, lsn=view.xlog_location)
