@@ -537,6 +537,18 @@ def version_cmd(cluster_name: str | None, member_names: tuple[str, ...]) -> None
         click.echo(f"{m.name}: Patroni {(data.get('patroni') or {}).get('version')}{pg_text}")
 
 
+@cli.command("validate")
+@click.argument("node_yml", type=click.Path(dir_okay=False))
+def validate_cmd(node_yml: str) -> None:
+    """Check a node file as the daemon would (Patroni's --validate-config): errors, warnings and the
+    settings hatui accepts but does not act on. Exits 1 when there is an error."""
+    from .cli_validate import validate
+
+    code = validate(node_yml)
+    if code:
+        raise click.exceptions.Exit(code)
+
+
 # --- the daemon and the demo (thin: their own modules parse their own options) ---------------
 @cli.command("daemon", context_settings={"ignore_unknown_options": True})
 @click.argument("node_yml", type=click.Path(dir_okay=False))

@@ -9,16 +9,27 @@ network: the same Cluster model (`Cluster.from_kvs`), the same render path, a fr
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Callable, Protocol
 
 from .cluster import Cluster
 from .dcs import clusters_from_kvs
 
-if TYPE_CHECKING:
-    from .app import HatuiApp
+
+class RecordingSink(Protocol):
+    """What a recording feeds (the console app implements it; the recording never imports it)."""
+
+    clock: Callable[[], datetime]
+
+    def apply_snapshot(self, snapshot: object) -> None: ...
+
+    def apply_patroni(self, scope: str, answers: dict[str, dict | None]) -> None: ...
+
+    def apply_lease(self, scope: str, remaining: int | None) -> None: ...
+
+    def feed_log_lines(self, member: str, lines: Iterable[str]) -> None: ...
 
 NAMESPACE = "/service"
 START = datetime(2026, 11, 25, 19, 46, 0, tzinfo=UTC)
@@ -343,7 +354,7 @@ class RecordedSource:
         items: list = recorded_namespace() if self.namespace else recorded_clusters()
         yield from items[: self.steps] if self.steps else items
 
-    def start(self, app: HatuiApp) -> None:
+    def start(self, app: RecordingSink) -> None:
         when = START
         for i, snap in enumerate(self.snapshots()):
             when = START + timedelta(seconds=i)

@@ -4,37 +4,25 @@ Everything above this module speaks in clusters (see cluster.py) and in intentio
 leader lock", "write the config if nobody changed it since revision N"). Every shared write is a
 transaction, so two daemons or two operators can never overwrite each other silently.
 
-The `etcd3` client library is used for key-value, lease and transaction calls. Watches are run on
-the raw gRPC stream instead of the library's watcher, whose background thread reconnects in a
-tight loop when etcd is down and cannot be stopped cleanly.
+`Etcd` here is the interface every caller types against; the client that implements it talks to
+etcd's JSON gateway (`etcd_http.EtcdHttp` for key-value and transactions, `etcd_gateway.EtcdGateway`
+adding leases and watches, over http or https). No gRPC at run time: the tests keep an
+independent gRPC client of their own (tests/etcd_grpc.py) to check what the gateway client wrote.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import Callable, Iterator
 
 from .cluster import Cluster, Failover, Status, SyncState, TimelineHistory
 from .events import Event
 
-if TYPE_CHECKING:
-    import etcd3
-
-# grpc and etcd3 are imported where they are used, not here: together they take about 0.25 s to
-# import, and the CLI (which reads through etcd's JSON gateway, see etcd_http.py) must start fast.
-
 log = logging.getLogger("hatui.dcs")
-
-# gRPC's fork handlers run in every child forked while its threads are busy; the daemon forks
-# pg_ctl, initdb and pg_rewind while a watch stream is open, and with the handlers enabled such a
-# child could die before exec (an "initdb failed" with no output). We never use gRPC in a child.
-os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
-os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 DEFAULT_NAMESPACE = "/service"
 
@@ -130,35 +118,13 @@ class KeyPaths:
         return self.events + event_id
 
 
-def _describe(exc: BaseException) -> str:
-    import etcd3.exceptions
-    import grpc
-
-    if isinstance(exc, grpc.RpcError):
-        try:
-            details = exc.details() or ""  # type: ignore[attr-defined]
-            code = exc.code().name  # type: ignore[attr-defined]
-        except Exception:  # noqa: BLE001 - a broken error object must not hide the real error
-            return str(exc)
-        if "Connection refused" in details or "connection refused" in details:
-            return "connection refused"
-        return f"{code.lower()}: {details}" if details else code.lower()
-    if isinstance(exc, etcd3.exceptions.ConnectionFailedError):
-        return "connection failed"
-    if isinstance(exc, etcd3.exceptions.ConnectionTimeoutError):
-        return "timed out"
-    return str(exc) or type(exc).__name__
-
-
-def _retryable() -> tuple[type[BaseException], ...]:
-    import etcd3.exceptions
-    import grpc
-
-    return (grpc.RpcError, etcd3.exceptions.Etcd3Exception, ValueError)
-
-
 class Etcd:
-    """A connection to one etcd cluster (one or more endpoints; a dead one is skipped)."""
+    """A connection to one etcd cluster (one or more endpoints; a dead one is skipped).
+
+    The interface: endpoints and credentials, key-value calls, compare-and-swap transactions,
+    leases and prefix watches, plus the cluster-level reads built on them. `EtcdHttp` and
+    `EtcdGateway` implement it over etcd's JSON gateway; the calls below say what each must do.
+    """
 
     def __init__(
         self,
@@ -178,65 +144,16 @@ class Etcd:
         self.endpoints = [parse_endpoint(h) for h in hosts]
         self.timeout = timeout
         self._auth = dict(user=username, password=password, ca_cert=ca_cert, cert_key=key, cert_cert=cert)
-        self._clients: dict[int, etcd3.Etcd3Client] = {}
         self._current = 0
         self._lock = threading.RLock()
         self._closed = False
 
-    # --- connection handling ----------------------------------------------------------------
     @property
     def endpoint_text(self) -> str:
         return ", ".join(f"{h}:{p}" for h, p in self.endpoints)
 
-    def _client(self, index: int) -> etcd3.Etcd3Client:
-        with self._lock:
-            client = self._clients.get(index)
-            if client is None:
-                import etcd3
-
-                host, port = self.endpoints[index]
-                kwargs = {k: v for k, v in self._auth.items() if v is not None}
-                client = etcd3.client(host=host, port=port, timeout=self.timeout, **kwargs)
-                self._clients[index] = client
-            return client
-
-    def _drop(self, index: int) -> None:
-        with self._lock:
-            client = self._clients.pop(index, None)
-        if client is not None:
-            try:
-                client.close()
-            except Exception:  # noqa: BLE001 - closing a broken channel may raise anything
-                pass
-
-    def call(self, fn: Callable[[etcd3.Etcd3Client], object], what: str = "request") -> object:
-        """Run fn(client) on the current endpoint, rotating through the others on failure."""
-        if self._closed:
-            raise DCSError("etcd client closed")
-        import etcd3.exceptions
-
-        retryable = _retryable()
-        errors = []
-        n = len(self.endpoints)
-        start = self._current
-        for i in range(n):
-            index = (start + i) % n
-            try:
-                result = fn(self._client(index))
-                self._current = index
-                return result
-            except etcd3.exceptions.PreconditionFailedError as exc:
-                raise DCSError(f"etcd refused the {what}: {_describe(exc)}") from exc
-            except retryable as exc:
-                host, port = self.endpoints[index]
-                errors.append(f"{host}:{port} ({_describe(exc)})")
-                self._drop(index)
-        raise DCSError(f"etcd is not reachable at {', '.join(errors)}")
-
     def close(self) -> None:
         self._closed = True
-        for index in list(self._clients):
-            self._drop(index)
 
     def __enter__(self) -> "Etcd":
         return self
@@ -244,100 +161,55 @@ class Etcd:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # --- plain operations -------------------------------------------------------------------
+    # --- plain operations (implemented by the client) -----------------------------------------
     def get_prefix(self, prefix: str) -> tuple[list[tuple[str, bytes, int, int]], int]:
         """All keys under prefix as (key, value, mod_revision, lease) plus the read's revision."""
-
-        def read(c: etcd3.Etcd3Client):
-            resp = c.get_prefix_response(prefix)
-            return [(kv.key.decode(), kv.value, kv.mod_revision, kv.lease) for kv in resp.kvs], resp.header.revision
-
-        return self.call(read, "read")  # type: ignore[return-value]
+        raise NotImplementedError
 
     def get(self, key: str) -> tuple[bytes | None, int]:
-        def read(c: etcd3.Etcd3Client):
-            value, meta = c.get(key)
-            return value, (meta.mod_revision if meta else 0)
-
-        return self.call(read, "read")  # type: ignore[return-value]
+        raise NotImplementedError
 
     def put(self, key: str, value: str, lease: int | None = None) -> None:
-        self.call(lambda c: c.put(key, value, lease=lease or None), "write")
+        raise NotImplementedError
 
     def delete(self, key: str) -> bool:
-        return bool(self.call(lambda c: c.delete(key), "delete"))
+        raise NotImplementedError
 
     def delete_prefix(self, prefix: str) -> None:
-        self.call(lambda c: c.delete_prefix(prefix), "delete")
+        raise NotImplementedError
 
     def create(self, key: str, value: str, lease: int | None = None) -> bool:
         """Put only if the key does not exist. True when we created it."""
-
-        def txn(c: etcd3.Etcd3Client):
-            ok, _ = c.transaction(
-                compare=[c.transactions.create(key) == 0],
-                success=[c.transactions.put(key, value, lease=lease or None)],
-                failure=[],
-            )
-            return ok
-
-        return bool(self.call(txn, "create"))
+        raise NotImplementedError
 
     def put_if_revision(self, key: str, value: str, mod_revision: int, lease: int | None = None) -> bool:
         """Compare-and-swap on mod_revision (0 means: the key must not exist)."""
-
-        def txn(c: etcd3.Etcd3Client):
-            cmp = c.transactions.mod(key) == mod_revision if mod_revision else c.transactions.create(key) == 0
-            ok, _ = c.transaction(compare=[cmp], success=[c.transactions.put(key, value, lease=lease or None)],
-                                  failure=[])
-            return ok
-
-        return bool(self.call(txn, "write"))
+        raise NotImplementedError
 
     def put_if_value(self, key: str, expected: str, value: str, lease: int | None = None) -> bool:
-        def txn(c: etcd3.Etcd3Client):
-            ok, _ = c.transaction(compare=[c.transactions.value(key) == expected],
-                                  success=[c.transactions.put(key, value, lease=lease or None)], failure=[])
-            return ok
-
-        return bool(self.call(txn, "write"))
+        raise NotImplementedError
 
     def delete_if_value(self, key: str, expected: str) -> bool:
-        def txn(c: etcd3.Etcd3Client):
-            ok, _ = c.transaction(compare=[c.transactions.value(key) == expected],
-                                  success=[c.transactions.delete(key)], failure=[])
-            return ok
+        raise NotImplementedError
 
-        return bool(self.call(txn, "delete"))
-
-    # --- leases -----------------------------------------------------------------------------
+    # --- leases and watches (implemented by the client) ----------------------------------------
     def grant_lease(self, ttl: int) -> int:
-        return int(self.call(lambda c: c.lease(int(ttl)).id, "lease"))  # type: ignore[arg-type]
+        raise NotImplementedError
 
     def keepalive(self, lease_id: int) -> int:
         """Refresh a lease; returns the remaining TTL. Raises LeaseExpired when it is gone."""
-
-        def refresh(c: etcd3.Etcd3Client):
-            for resp in c.refresh_lease(lease_id):
-                return resp.TTL
-            return 0
-
-        ttl = int(self.call(refresh, "lease keepalive"))  # type: ignore[arg-type]
-        if ttl <= 0:
-            raise LeaseExpired(f"lease {lease_id:x} has expired")
-        return ttl
+        raise NotImplementedError
 
     def lease_ttl(self, lease_id: int) -> int:
         """Remaining seconds of a lease (-1 when it no longer exists)."""
-        return int(self.call(lambda c: c.get_lease_info(lease_id).TTL, "lease info"))  # type: ignore[arg-type]
+        raise NotImplementedError
 
     def revoke(self, lease_id: int) -> None:
-        self.call(lambda c: c.revoke_lease(lease_id), "lease revoke")
+        raise NotImplementedError
 
-    # --- watches ----------------------------------------------------------------------------
     def watch_prefix(self, prefix: str, start_revision: int, timeout: float | None = None) -> "Watch":
         """Open a watch stream from start_revision. Iterate it for lists of events."""
-        return Watch(self, prefix, start_revision)
+        raise NotImplementedError
 
     # --- cluster-level reads ----------------------------------------------------------------
     def read_cluster(self, namespace: str, scope: str) -> Cluster:
@@ -384,66 +256,17 @@ class WatchCompacted(DCSError):
 
 
 class Watch:
-    """One gRPC watch stream on a prefix. Iterating yields (revision, [WatchEvent]) batches.
+    """What `Etcd.watch_prefix` returns: iterating yields (revision, [WatchEvent]) batches.
 
     A batch is what etcd sent in one response, so a burst of writes arrives together and the
     caller can coalesce it into one update. `cancel()` ends the iteration from another thread.
     """
 
-    def __init__(self, etcd: Etcd, prefix: str, start_revision: int) -> None:
-        self._etcd = etcd
-        self._prefix = prefix.encode()
-        self._start = start_revision
-        self._stop = threading.Event()
-        self._call = None
-
-    def _requests(self) -> Iterator:
-        from etcd3 import etcdrpc
-        from etcd3.utils import increment_last_byte
-
-        create = etcdrpc.WatchCreateRequest(key=self._prefix, range_end=increment_last_byte(self._prefix),
-                                            start_revision=self._start, progress_notify=True)
-        yield etcdrpc.WatchRequest(create_request=create)
-        # Keep the sending side open: etcd ends the stream when the client half-closes.
-        self._stop.wait()
-
     def __iter__(self) -> Iterator[tuple[int, list[WatchEvent]]]:
-        import grpc
-        from etcd3 import etcdrpc
-
-        etcd = self._etcd
-        index = etcd._current
-        client = etcd._client(index)
-        stub = etcdrpc.WatchStub(client.channel)
-        try:
-            self._call = stub.Watch(self._requests(), metadata=client.metadata)
-            for resp in self._call:
-                if self._stop.is_set():
-                    return
-                if resp.compact_revision:
-                    raise WatchCompacted(f"watch revision {self._start} compacted (now {resp.compact_revision})")
-                if resp.canceled:
-                    raise DCSError(f"etcd cancelled the watch: {resp.cancel_reason or 'no reason given'}")
-                events = [
-                    WatchEvent(ev.kv.key.decode(), ev.kv.value, ev.kv.mod_revision, ev.kv.lease, ev.type == 1)
-                    for ev in resp.events
-                ]
-                yield resp.header.revision, events
-        except grpc.RpcError as exc:
-            if self._stop.is_set():
-                return
-            etcd._drop(index)
-            etcd._current = (index + 1) % len(etcd.endpoints)
-            host, port = etcd.endpoints[index]
-            raise DCSError(f"etcd watch lost at {host}:{port} ({_describe(exc)})") from exc
-        finally:
-            self._stop.set()
+        raise NotImplementedError
 
     def cancel(self) -> None:
-        self._stop.set()
-        call = self._call
-        if call is not None:
-            call.cancel()
+        raise NotImplementedError
 
 
 class ClusterWatcher:

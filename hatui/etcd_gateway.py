@@ -13,12 +13,13 @@ import socket
 import threading
 from typing import Iterator
 
-from .dcs import DCSError, LeaseExpired, WatchCompacted, WatchEvent
+from .dcs import DCSError, LeaseExpired, Watch, WatchCompacted, WatchEvent
 from .etcd_http import EtcdHttp, _b64, _describe_network, _range_end, _unb64
 
 
 class EtcdGateway(EtcdHttp):
-    """Everything `dcs.Etcd` offers (KV, transactions, leases, watches) without gRPC."""
+    """Everything `dcs.Etcd` offers (KV, transactions, leases, watches) without gRPC, over http
+    or https."""
 
     # --- leases ------------------------------------------------------------------------------
     def grant_lease(self, ttl: int) -> int:
@@ -52,7 +53,7 @@ class EtcdGateway(EtcdHttp):
         return GatewayWatch(self, prefix, start_revision)
 
 
-class GatewayWatch:
+class GatewayWatch(Watch):
     """One watch stream on a prefix; iterating yields (revision, [WatchEvent]) per etcd message.
 
     `cancel()` from another thread closes the socket, which ends the iteration.
@@ -67,8 +68,6 @@ class GatewayWatch:
 
     def _open(self) -> tuple[socket.socket, str]:
         etcd = self._etcd
-        if etcd.scheme != "http":
-            raise DCSError("watching etcd over https through the gateway is not supported; use http or gRPC")
         errors = []
         n = len(etcd.endpoints)
         for i in range(n):
@@ -78,6 +77,13 @@ class GatewayWatch:
                 # Auth token (if any) and API prefix are settled by one ordinary request first.
                 etcd._post(index, "/kv/range", {"key": _b64(self._prefix), "limit": "1", "keys_only": True})
                 sock = socket.create_connection((host, port), timeout=etcd.timeout)
+                if etcd._ssl is not None:
+                    # The same TLS context as every other request (CA, client certificate, verify).
+                    try:
+                        sock = etcd._ssl.wrap_socket(sock, server_hostname=host)
+                    except OSError:
+                        sock.close()
+                        raise
             except (OSError, DCSError) as exc:
                 errors.append(f"{host}:{port} ({_describe_network(exc) if isinstance(exc, OSError) else exc})")
                 continue

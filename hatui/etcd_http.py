@@ -1,10 +1,10 @@
-"""etcd v3 through its JSON gateway (`POST /v3/kv/...`), for short-lived processes like the CLI.
+"""etcd v3 through its JSON gateway (`POST /v3/kv/...`): key-value calls and transactions.
 
-`dcs.Etcd` talks gRPC through the `etcd3` package; importing grpc and etcd3 alone takes about
-0.25 s, more than a whole `hatui list` may take. Patroni itself talks to etcd v3 through this same
-gateway, so it is a supported, stable interface. `EtcdHttp` is a drop-in `Etcd` for the key-value
-and transaction calls (everything `ClusterStore` and the cluster reads need); leases and watches
-still go through the gRPC client inherited from `Etcd`, imported only if they are used.
+Patroni itself talks to etcd v3 through this same gateway, so it is a supported, stable
+interface, and it needs no gRPC (grpc and the etcd3 package cost about 0.25 s to import, more
+than a whole `hatui list` may take, and 20 MB in a resident daemon). `EtcdHttp` implements the
+key-value and transaction half of `dcs.Etcd` (everything `ClusterStore` and the cluster reads
+need); `etcd_gateway.EtcdGateway` adds leases and watches.
 
 Key paths are not known here: callers pass keys built by `dcs.KeyPaths`.
 """

@@ -363,6 +363,13 @@ def render_members(
     info = service_info(cluster)
     if info:
         text += "\n " + "\n ".join(info)
+    if extended:
+        from .slotview import slot_rows  # the leader's /status: slot positions and their lag
+
+        slots = [(n, k, o, p, "" if lag is None else lag) for n, k, o, p, lag in slot_rows(cluster)]
+        if slots:
+            text += "\n" + render_table(["Slot", "Type", "For", "Position", "Lag in bytes"], slots,
+                                         " Replication slots ", {"Lag in bytes": "r"})
     return text
 
 

@@ -7,11 +7,18 @@ stopped by PID in the fixture's finalizer, and tests/servers.py kills leftovers 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from servers import EtcdCluster, EtcdServer, PgInstance, free_ports, make_tempdir, remove_tree
+
+# Tests read etcd through gRPC too (an independent client: tests/etcd_grpc.py, EtcdServer.client).
+# gRPC's fork handlers could kill a child forked while its threads are busy (servers, daemons,
+# PostgreSQL tools) before it execs; set before anything loads grpc.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 
 @pytest.hookimpl(hookwrapper=True)

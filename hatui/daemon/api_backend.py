@@ -1,4 +1,5 @@
-"""The REST API's view of a running daemon (api.ApiBackend over loop.Daemon).
+"""The REST API's view of a running daemon (api.ApiBackend over requests.DaemonPort, which
+loop.Daemon implements).
 
 The API threads never touch PostgreSQL's process: reads come from the loop's last observation
 (cheap, so health checks cannot slow the HA cycle) and writes go to etcd or, for restart, reload
@@ -11,7 +12,7 @@ import logging
 import threading
 import time
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .. import config as cfg
 from ..cluster import Cluster, Failover
@@ -21,9 +22,7 @@ from .api_rules import merge_patch, postgres_version_to_int
 from .decisions import lease_time_left, metrics_lines
 from .member import patroni_status
 from .peers import probe_members
-
-if TYPE_CHECKING:
-    from .loop import Daemon
+from .requests import DaemonPort, Request
 
 log = logging.getLogger("hatui.api")
 
@@ -35,11 +34,11 @@ def _refuse_invalid(data: Any, known_parameters: frozenset[str] | None = None) -
 
 
 class DaemonBackend:
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: DaemonPort) -> None:
         self.d = daemon
 
     @classmethod
-    def start_server(cls, daemon: Daemon) -> ApiServer:
+    def start_server(cls, daemon: DaemonPort) -> ApiServer:
         r = daemon.rt.node.restapi
         auth = None
         if r.authentication and r.authentication.username:
@@ -241,8 +240,6 @@ class DaemonBackend:
             return 503, "postgres is still starting"
         if d.view.state == "restarting":
             return 503, "restart already in progress"
-        from .loop import Request
-
         req = d.submit(Request("restart", {"timeout": timeout}), timeout=(timeout or 60) + 30)
         return req.status, req.text
 
@@ -264,8 +261,6 @@ class DaemonBackend:
         return 200, "scheduled restart deleted"
 
     def request_reload(self) -> tuple[int, str]:
-        from .loop import Request
-
         self.d.requests.put(Request("reload"))
         self.d.wake.set()
         return 202, "reload scheduled"
@@ -279,8 +274,6 @@ class DaemonBackend:
         if self.d.view.state == "creating replica":
             # The HA thread is copying already; it cannot be interrupted halfway, even with force.
             return 503, "reinitialize already in progress"
-        from .loop import Request
-
         # Answer only once the HA thread has taken the request and shows "creating replica", so a
         # client polling GET /patroni right after (patronictl reinit --wait) cannot see the old
         # "running" and think the copy is done already.

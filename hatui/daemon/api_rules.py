@@ -583,6 +583,17 @@ def _number(value: Any) -> str:
     return "0"
 
 
+def failover_priority(tags: Any) -> int:
+    """Patroni 4.1.4's: 0 with nofailover, else the failover_priority tag, 1 when it is not set."""
+    tags = tags if isinstance(tags, Mapping) else {}
+    if tags.get("nofailover"):
+        return 0
+    try:
+        return int(tags.get("failover_priority", 1))
+    except (TypeError, ValueError):
+        return 1
+
+
 def metrics_text(status: Mapping[str, Any], cluster: Cluster | None, dcs_reachable: bool) -> str:
     """Prometheus text exposition of the node's status; names and meanings follow Patroni 4.1."""
     patroni = status.get("patroni") if isinstance(status.get("patroni"), dict) else {}
@@ -628,7 +639,11 @@ def metrics_text(status: Mapping[str, Any], cluster: Cluster | None, dcs_reachab
         ("patroni_cluster_unlocked", "gauge", "1 if nobody holds the leader lock.", bool(unlocked)),
         ("patroni_failsafe_mode_is_active", "gauge", "1 if failsafe mode is keeping this primary up.",
          bool(status.get("failsafe_mode_is_active"))),
-        ("patroni_postgres_timeline", "counter", "PostgreSQL timeline, 0 if not running.",
+        ("patroni_failsafe_mode_enabled", "gauge", "1 if failsafe_mode is enabled in the cluster configuration.",
+         bool(cluster is not None and cluster.config is not None and cluster.config.failsafe_mode)),
+        ("patroni_failsafe_member", "gauge", "1 if this node is a member of the failsafe topology.",
+         bool(cluster is not None and isinstance(cluster.failsafe, Mapping) and patroni.get("name") in cluster.failsafe)),
+        ("patroni_postgres_timeline", "gauge", "PostgreSQL timeline, 0 if not running.",
          _int(status.get("timeline"))),
         ("patroni_dcs_last_seen", "gauge", "Epoch seconds of the last successful etcd request.",
          _int(status.get("dcs_last_seen"))),
@@ -638,6 +653,8 @@ def metrics_text(status: Mapping[str, Any], cluster: Cluster | None, dcs_reachab
          bool(status.get("pause"))),
         ("patroni_postgres_state", "gauge", "Index of the PostgreSQL state in Patroni's list, -1 if unknown.",
          MEMBER_STATES.index(state) if state in MEMBER_STATES else -1),
+        ("patroni_failover_priority", "gauge", "Failover priority of this node (0 with nofailover).",
+         failover_priority(status.get("tags"))),
         ("hatui_dcs_reachable", "gauge", "1 if etcd answered within the last ttl.", dcs_reachable),
     ]
     lines: list[str] = []

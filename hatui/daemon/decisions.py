@@ -19,16 +19,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..cluster import Cluster, format_lsn
 from ..eligibility import automatic_eligibility
 from ..events import now_iso
 from .ha import Decision, Observation
 from .member import patroni_status
-
-if TYPE_CHECKING:
-    from .loop import Daemon
 
 log = logging.getLogger("hatui.decisions")
 
@@ -75,7 +72,7 @@ class Narrator:
         self._counted_revision: int | None = None
 
     # ------------------------------------------------------------------ published decision
-    def decision_record(self, d: Daemon, decision: Decision, cluster: Cluster | None) -> dict[str, Any]:
+    def decision_record(self, d: Any, decision: Decision, cluster: Cluster | None) -> dict[str, Any]:
         view = d.view
         rec: dict[str, Any] = {
             "message": decision.message,
@@ -114,7 +111,7 @@ class Narrator:
         return rec
 
     # ------------------------------------------------------------------ events
-    def after_cycle(self, d: Daemon, decision: Decision, obs: Observation, cluster: Cluster | None,
+    def after_cycle(self, d: Any, decision: Decision, obs: Observation, cluster: Cluster | None,
                     completed: bool) -> None:
         d.view.decision = self.decision_record(d, decision, cluster)
         try:
@@ -161,7 +158,7 @@ class Narrator:
                                 f"(host, network or daemon down)")
         return "failover", f"the leader {old} released the lock (its state: {m.state}, role: {m.role})"
 
-    def _action_events(self, d: Daemon, decision: Decision, cluster: Cluster | None) -> None:
+    def _action_events(self, d: Any, decision: Decision, cluster: Cluster | None) -> None:
         view = d.view
         kinds = decision.kinds
         why = "; ".join(decision.notes) if decision.notes else None
@@ -191,7 +188,7 @@ class Narrator:
             elif a.kind == "clone":
                 self.record("clone", f"created a replica from {a.target}", source=a.target)
 
-    def _leader_events(self, d: Daemon, cluster: Cluster) -> None:
+    def _leader_events(self, d: Any, cluster: Cluster) -> None:
         """Cluster-wide changes, told once: by the leader (the one member always there to see them)."""
         config = cluster.config
         if config is None:
@@ -214,7 +211,7 @@ class Narrator:
                             changes=changes, revision=seen[0])
         self.config_seen = seen
 
-    def _pending_restart(self, d: Daemon) -> None:
+    def _pending_restart(self, d: Any) -> None:
         now = bool(d.view.pending_restart)
         if now and not self.pending_restart_seen:
             params = sorted((d.view.pending_restart_reason or {}).keys())
@@ -234,6 +231,24 @@ class Narrator:
         self._counted_revision = max(self._counted_revision, newest)
 
 
+def callback_recorder(record: Record) -> Callable[[Any], None]:
+    """A CallbackRunner listener (callbacks.py) that puts each finished run in the timeline."""
+    def finished(run: Any) -> None:
+        if run.returncode is None:
+            outcome = "could not start"
+        elif run.timed_out:
+            outcome = "killed after its timeout"
+        elif run.replaced:
+            outcome = "replaced by a newer event"
+        else:
+            outcome = f"exit status {run.returncode}"
+        tail = (run.output or "").strip().splitlines()[-1:] or [""]
+        record("callback", f"callback {run.kind} ran: {outcome}" + (f" ({tail[0][:200]})" if tail[0] else ""),
+               callback=run.kind, returncode=run.returncode, timed_out=run.timed_out or None,
+               seconds=round(run.duration, 2))
+    return finished
+
+
 def metrics_lines(scope: str, name: str, counters: dict[str, int]) -> str:
     """Prometheus counters in the patroni_ style (same labels), prefixed hatui_: Patroni has none."""
     labels = f'{{scope="{scope}",name="{name}"}}'
@@ -246,7 +261,7 @@ def metrics_lines(scope: str, name: str, counters: dict[str, int]) -> str:
     return "\n".join(out) + "\n"
 
 
-def lease_time_left(d: Daemon) -> float | None:
+def lease_time_left(d: Any) -> float | None:
     """Seconds before our leader lease lapses, if we hold the lock (GET /patroni only: live)."""
     if d.cluster is None or d.cluster.leader_name != d.name:
         return None

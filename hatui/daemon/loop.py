@@ -14,7 +14,7 @@ import signal
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
@@ -22,35 +22,25 @@ from ..cluster import Cluster, HistoryEntry, Status, TimelineHistory, parse_lsn
 from ..dcs import ClusterStore, ClusterWatcher, DCSError, LeaseExpired
 from ..etcd_gateway import EtcdGateway
 from ..events import DEFAULT_CAP
+from ..notbuilt import dynamic_findings
 from . import failsafe, queries, sync
-from .decisions import Narrator
+from .callbacks import CallbackRunner
+from .decisions import Narrator, callback_recorder
 from .fence import FenceClient
 from .ha import Action, Decision, LocalPostgres, Observation, decide
 from .member import NodeView, member_data
 from .node import NodeRuntime
 from .peers import probe_members, probe_one
 from .recorder import EventRecorder
+from .requests import Request
+from .slots import SlotKeeper, slot_name_from_member_name
+from .wdcheck import may_lead
 
 log = logging.getLogger("hatui.ha")
 
 
 class FatalError(Exception):
     """The daemon must stop (e.g. the data dir belongs to another cluster)."""
-
-
-@dataclass
-class Request:
-    """Work the REST API asks the HA thread to do; the API thread waits on `done`."""
-
-    kind: str  # restart | reload | reinitialize
-    params: dict = field(default_factory=dict)
-    done: threading.Event = field(default_factory=threading.Event)
-    status: int = 503
-    text: str = ""
-
-    def finish(self, status: int, text: str) -> None:
-        self.status, self.text = status, text
-        self.done.set()
 
 
 class Daemon:
@@ -87,12 +77,16 @@ class Daemon:
         self._view_stale = False  # _keep_lease wrote the leader key: read the cluster again
         self.fence = FenceClient(None)  # the self-fencing guard; started in run()
         self.lease_refreshed_at = float("-inf")  # monotonic time taken before the last good keepalive
+        self.slots = SlotKeeper(self)  # replication slots (use_slots, slots, member_slots_ttl)
+        self.callbacks = CallbackRunner(rt.node.postgresql.callbacks, rt.scope, rt.pgc.get("pre_promote"),
+                                        rt.pgc.get("before_stop"))
         # Say why (decisions.py, recorder.py): the published decision and the event timeline.
         ev_cfg = rt.node.raw.get("events") or {}
         self.recorder = EventRecorder(self.store, rt.name, int(ev_cfg.get("max") or DEFAULT_CAP),
                                       ev_cfg.get("webhooks") or {})
         self.record_event = self.recorder.record_event  # the one entry point (callbacks use it too)
         self.narrator = Narrator(rt.name, self.record_event)
+        self.callbacks.listeners.append(callback_recorder(self.record_event))
 
     # ------------------------------------------------------------------ lifecycle
     def run(self) -> int:
@@ -136,8 +130,10 @@ class Daemon:
             log.info("stopping PostgreSQL before releasing the lock")
             self.view.state = "stopping"
             self._touch_member(force=True)
+            self.callbacks.before_stop()
             try:
                 self.pg.stop("fast")
+                self.callbacks.fire("on_stop", self.view.role)
             except Exception as exc:  # noqa: BLE001 - keep shutting down; the lease still expires
                 log.error("could not stop PostgreSQL: %s", exc)
         elif paused:
@@ -159,6 +155,7 @@ class Daemon:
         self.recorder.flush(2.0)  # the last events (demotion on the way out) still reach etcd
         self.recorder.stop()
         self.etcd.close()
+        self.callbacks.wait_idle(5.0)  # let a just-fired on_stop finish and be logged
 
     def _check_unique_name(self) -> None:
         """Refuse to start when a live node already uses our name (spec 6.2)."""
@@ -224,6 +221,7 @@ class Daemon:
             self.narrator.after_cycle(self, decision, obs, cluster, completed)
             self.fence.after_cycle(lock_refreshed, self.view.role in ("primary", "promoted"),
                                    bool(cluster and cluster.is_paused))
+            self.slots.sync(cluster)
             self._housekeeping()
             failsafe.publish(self, cluster)
             sync.manage(self, cluster)  # synchronous_standby_names and /sync, in the safe order
@@ -301,7 +299,7 @@ class Daemon:
 
     def _observe(self, cluster: Cluster | None, lock_refreshed: bool) -> Observation:
         return Observation(
-            settings=self.rt.settings(),
+            settings=self.rt.settings(self.dynamic),
             pg=self._observe_postgres(),
             cluster=cluster,
             lock_refreshed=lock_refreshed,
@@ -451,8 +449,13 @@ class Daemon:
         return m.host, m.port
 
     def _standby_for(self, cluster: Cluster | None, target: str | None):
+        if self.rt.node.tags.nostream:
+            return self.rt.standby_config(None)  # nostream: no WAL streaming at all, as in Patroni
         addr = self._member_address(cluster, target)
-        return self.rt.standby_config(addr)
+        standby = self.rt.standby_config(addr)
+        if addr is not None and self.dynamic.use_slots:
+            standby = replace(standby, slot_name=slot_name_from_member_name(self.name))
+        return standby
 
     def _start(self, mode: str, target: str | None, cluster: Cluster | None) -> bool:
         standby = None if mode == "primary" else self._standby_for(cluster, target)
@@ -469,9 +472,12 @@ class Daemon:
             return False
         self.start_failed = False
         self.view.state = "running"
+        self.callbacks.started(mode)
         return True
 
     def _do_bootstrap(self, a: Action, cluster: Cluster | None) -> bool:
+        if not may_lead(self.rt.node, "bootstrapping a new cluster"):
+            return False
         if not self.store.race_initialize():
             log.info("failed to acquire initialize lock")
             return False
@@ -508,6 +514,7 @@ class Daemon:
         self.view.state = "running"
         self.view.role = "primary"
         self.applied_config_revision = -1
+        self.callbacks.started("primary")
         return True
 
     def _do_clone(self, a: Action, cluster: Cluster | None) -> bool:
@@ -567,7 +574,10 @@ class Daemon:
 
     def _do_stop(self, a: Action, cluster: Cluster | None) -> bool:
         self.view.state = "stopping"
-        self.pg.stop(a.mode or "fast")
+        role = self.view.role
+        self.callbacks.before_stop()
+        if self.pg.stop(a.mode or "fast"):
+            self.callbacks.fire("on_stop", role)
         self.view.state = "stopped"
         self.wake.set()
         return True
@@ -576,7 +586,12 @@ class Daemon:
         mode = a.mode or "immediate-nolock"
         pg_mode = "fast" if mode in ("offline", "graceful") else "immediate"
         self.view.state = "stopping"
-        self.pg.stop(pg_mode)
+        if pg_mode == "fast":
+            # An immediate demote (the lock is lost) waits for no script: a write accepted
+            # meanwhile could be lost to the new primary.
+            self.callbacks.before_stop()
+        if self.pg.stop(pg_mode):
+            self.callbacks.fire("on_stop", "primary")
         self.view.role = "demoted"
         self.view.state = "stopped"
         if mode == "immediate":
@@ -599,9 +614,21 @@ class Daemon:
         if changed:
             self.pg.reload()
             log.info("following %s: primary_conninfo updated, server signaled", a.target)
+            self.callbacks.fire("on_reload", "replica")
         return True
 
     def _do_promote(self, a: Action, cluster: Cluster | None) -> bool:
+        may_promote = True
+        if self.callbacks.pre_promote_cmd:
+            with self._lease_kept("pre_promote"):
+                may_promote = self.callbacks.pre_promote()
+        if not may_promote:
+            log.warning("pre_promote script failed: not promoting, giving the leader lock back")
+            try:
+                self.store.release_leader(self.name)
+            except DCSError as exc:
+                log.error("could not release the leader lock: %s", exc)
+            return False
         self.view.role = "promoted"
         self.view.checkpoint_after_promote = False
         sync.claim(self, cluster)
@@ -614,6 +641,7 @@ class Daemon:
             return False
         self.following = None
         self.view.role = "primary"
+        self.callbacks.fire("on_role_change", "primary")
         self._touch_member(force=True)
         self.pg.write_config(self.rt.effective_parameters(self.dynamic), self.rt.pg_hba(self.dynamic), None)
         try:
@@ -631,7 +659,7 @@ class Daemon:
         return True
 
     def _do_acquire_lock(self, a: Action, cluster: Cluster | None) -> bool:
-        if self.lease is None:
+        if self.lease is None or not may_lead(self.rt.node, "taking the leader lock"):
             return False
         try:
             won = self.store.take_leader(self.name, self.lease)
@@ -672,7 +700,9 @@ class Daemon:
             log.warning("CHECKPOINT before switchover failed: %s", exc)
         self.view.state = "stopping"
         self._touch_member(force=True)
-        self.pg.stop("fast")
+        self.callbacks.before_stop()
+        if self.pg.stop("fast"):
+            self.callbacks.fire("on_stop", "primary")
         self.view.role = "demoted"
         self.view.state = "stopped"
         final = parse_lsn(self.pg.controldata().get("Latest checkpoint location"))
@@ -764,8 +794,9 @@ class Daemon:
             return
         try:
             optime = self.view.xlog_location
-            if optime is not None and cluster.status.optime != optime:
-                self.store.write_status(Status(optime, {}, ()))
+            slots, retain = self.slots.status_fields()
+            if optime is not None and cluster.status != Status(optime, slots, retain):
+                self.store.write_status(Status(optime, slots, retain))
             if cluster.initialize is None or cluster.initialize == "":
                 sysid = self.pg.sysid()
                 if sysid:
@@ -798,6 +829,8 @@ class Daemon:
         new, warnings = self.rt.safe_dynamic(dict(cluster.config.data))
         for w in warnings:
             log.warning("%s", w)
+        for issue in dynamic_findings(cluster.config.data):
+            log.warning("cluster configuration: %s", issue)
         old_params = self.rt.effective_parameters(self.dynamic)
         self.dynamic = new
         if self.pg.data_dir_state() != "valid":
@@ -829,6 +862,7 @@ class Daemon:
                 log.info("Changed %s from '%s' to '%s'%s", name, value, new_params.get(name), note)
             log.info("Reloading PostgreSQL configuration.")
             self.pg.reload()  # logs "server signaled"
+            self.callbacks.fire("on_reload", self.view.role)
 
     # ------------------------------------------------------------------ REST requests
     def submit(self, req: Request, timeout: float) -> Request:
@@ -867,6 +901,7 @@ class Daemon:
             if changed and self.pg.is_running():
                 log.info("Reloading PostgreSQL configuration.")
                 self.pg.reload()
+                self.callbacks.fire("on_reload", self.view.role)
             elif not changed:
                 log.info("No PostgreSQL configuration items changed, nothing to reload.")
         req.finish(202, "reload scheduled")
@@ -915,7 +950,9 @@ class Daemon:
         self.pg.write_config(self.rt.effective_parameters(self.dynamic), self.rt.pg_hba(self.dynamic), standby)
         try:
             with self._lease_kept("restart"):
+                self.callbacks.before_stop()
                 self.pg.restart(timeout=float(req.params.get("timeout") or 60))
+            self.callbacks.fire("on_restart", role)
         except Exception as exc:  # noqa: BLE001
             self.view.state = "restart failed"
             req.finish(503, f"restart failed: {exc}")
@@ -996,8 +1033,13 @@ class Daemon:
         started = req.params.get("started")
         if started is not None:
             started.set()  # the API answers "reinitialize started" now, showing "creating replica"
-        log.info("reinitializing: removing the data directory and cloning from %s", cluster.leader_name)
-        ok = self._run_action(Action("reinit", cluster.leader_name), cluster)
+        source = cluster.leader_name
+        if not req.params.get("from_leader"):
+            # As Patroni: a running member tagged clonefrom takes the copy load off the leader.
+            source = next((m.name for m in cluster.members if m.name not in (self.name, cluster.leader_name)
+                           and m.clonefrom and m.is_running and m.host), source)
+        log.info("reinitializing: removing the data directory and cloning from %s", source)
+        ok = self._run_action(Action("reinit", source), cluster)
         req.finish(200 if ok else 503, "reinitialize finished" if ok else "reinitialize failed")
 
 

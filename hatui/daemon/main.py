@@ -42,6 +42,11 @@ def run(path: str, log_level: str | None = None) -> int:
         os.makedirs(str(log_cfg["dir"]), exist_ok=True)
         log_file = os.path.join(str(log_cfg["dir"]), f"{node.name}.log")
     setup_logging(level, log_file)
+    from ..notbuilt import merge, node_findings
+
+    for issue in merge(node.warnings, node_findings(node.raw)):  # nothing accepted is ignored silently
+        where = f"{node.source}:{issue.line}" if issue.line else node.source
+        logging.getLogger("hatui.config").warning("%s: %s", where, issue.message)
     try:
         daemon = Daemon(NodeRuntime(node))
     except Exception as exc:  # noqa: BLE001 - a bad node config must read as one line

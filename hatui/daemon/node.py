@@ -7,6 +7,7 @@ reads as HA logic and not as dictionary plumbing.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import psycopg
@@ -14,7 +15,7 @@ import psycopg
 from .. import config as cfg
 from ..config import DynamicConfig, NodeConfig
 from .ha import NodeSettings
-from .postgres import Postgres, StandbyConfig
+from .postgres import LIBPQ_OPTIONS, Postgres, StandbyConfig, make_conninfo
 
 
 class NodeRuntime:
@@ -30,6 +31,11 @@ class NodeRuntime:
         self.superuser = (str(su.get("username", "postgres")), _opt_str(su.get("password")))
         self.replication = (str(rep.get("username", "replicator")), str(rep.get("password", "rep-pass")))
         self.rewind_user = (str(rew["username"]), _opt_str(rew.get("password"))) if rew.get("username") else None
+        # libpq options (sslmode, sslcert, sslkey, sslrootcert, channel_binding...) of each role, passed on
+        # to every connection made as that role, as Patroni does.
+        self.replication_options = _libpq_options(rep)
+        self.superuser_options = _libpq_options(su)
+        self.rewind_options = _libpq_options(rew) if self.rewind_user else self.superuser_options
         # synchronous_standby_names chosen by the leader's sync management (sync.py); None: not ours.
         self.sync_standby_names: str | None = None
         listen_host, port = node.pg_listen
@@ -97,7 +103,16 @@ class NodeRuntime:
     def member_tags(self) -> dict:
         return self.node.tags_for_member()
 
-    def settings(self) -> NodeSettings:
+    def pg_flag(self, key: str, dynamic: DynamicConfig | None) -> bool:
+        """A postgresql.* switch with Patroni's precedence: the node file, else the cluster
+        configuration (bootstrap.dcs / edit-config), else off (Patroni's default)."""
+        if isinstance(self.pgc.get(key), bool):
+            return self.pgc[key]
+        shared = (dynamic.data.get("postgresql") if dynamic is not None else None) or {}
+        value = shared.get(key) if isinstance(shared, dict) else None
+        return value if isinstance(value, bool) else False
+
+    def settings(self, dynamic: DynamicConfig | None = None) -> NodeSettings:
         tags = self.node.raw.get("tags") or {}
         prio = tags.get("failover_priority")
         nofailover = bool(tags.get("nofailover")) or (isinstance(prio, int) and prio <= 0)
@@ -106,10 +121,10 @@ class NodeRuntime:
             nofailover=nofailover,
             failover_priority=prio if isinstance(prio, int) and not isinstance(prio, bool) else (0 if nofailover else 1),
             can_bootstrap=bool(self.node.raw.get("bootstrap") is not None),
-            use_pg_rewind=bool(self.pgc.get("use_pg_rewind", True)),
-            remove_data_directory_on_rewind_failure=bool(self.pgc.get("remove_data_directory_on_rewind_failure")),
-            remove_data_directory_on_diverged_timelines=bool(
-                self.pgc.get("remove_data_directory_on_diverged_timelines")),
+            use_pg_rewind=self.pg_flag("use_pg_rewind", dynamic),
+            remove_data_directory_on_rewind_failure=self.pg_flag("remove_data_directory_on_rewind_failure", dynamic),
+            remove_data_directory_on_diverged_timelines=self.pg_flag("remove_data_directory_on_diverged_timelines",
+                                                                     dynamic),
             replicatefrom=tags.get("replicatefrom") if isinstance(tags.get("replicatefrom"), str) else None,
         )
 
@@ -138,9 +153,23 @@ class NodeRuntime:
         params: dict[str, Any] = dict(cfg.effective_parameters(dynamic, self.node))
         if self.sync_standby_names is not None:
             params["synchronous_standby_names"] = self.sync_standby_names
+        if dynamic.use_slots and any(isinstance(s, dict) and s.get("type") == "logical" for s in dynamic.slots.values()):
+            # A replica's copies of logical slots need the primary to keep the catalog rows they
+            # decode (Patroni turns this on for the same reason).
+            params["hot_standby_feedback"] = "on"
         return params
 
+    def pg_ident(self, dynamic: DynamicConfig) -> list[str] | None:
+        """postgresql.pg_ident: the node file's, else the cluster config's (Patroni's precedence)."""
+        lines = self.pgc.get("pg_ident")
+        if not isinstance(lines, list):
+            lines = dynamic.pg_ident
+        return [str(x) for x in lines] if isinstance(lines, list) else None
+
     def pg_hba(self, dynamic: DynamicConfig) -> list[str] | None:
+        # Every write_config() call site asks for pg_hba under the dynamic config in force; the
+        # pg_ident lines it implies ride along on the Postgres object, written by the same call.
+        self.postgres.pg_ident = self.pg_ident(dynamic)
         lines = self.pgc.get("pg_hba") or (dynamic.data.get("postgresql") or {}).get("pg_hba") or \
             self.bootstrap.get("pg_hba")
         if not lines:
@@ -155,20 +184,26 @@ class NodeRuntime:
         """How to follow addr; with no address, a standby with no upstream (read-only, waiting)."""
         if addr is None:
             return self.postgres.standby_config("", 0)
-        return self.postgres.standby_config(addr[0], addr[1])
+        standby = self.postgres.standby_config(addr[0], addr[1])
+        opts = dict(self.replication_options)
+        return dataclasses.replace(standby, sslmode=opts.pop("sslmode", standby.sslmode),
+                                   options=tuple(sorted(opts.items())))
 
     # operations ------------------------------------------------------------------------------
     def basebackup(self, addr: tuple[str, int]) -> None:
-        self.postgres.basebackup(addr[0], addr[1], self.replication[0], self.replication[1], timeout=3600)
+        self.postgres.basebackup(addr[0], addr[1], self.replication[0], self.replication[1], timeout=3600,
+                                 options=self.replication_options)
 
     def rewind_conninfo(self, addr: tuple[str, int]) -> str:
-        return self.postgres.rewind_conninfo(addr[0], addr[1])
+        base = self.postgres.rewind_conninfo(addr[0], addr[1])
+        extra = make_conninfo(**self.rewind_options)
+        return f"{base} {extra}" if extra else base
 
     def checkpoint_remote(self, addr: tuple[str, int]) -> None:
         """CHECKPOINT on another node, so its pg_control shows its current timeline."""
         user, password = self.superuser
         kwargs: dict[str, Any] = dict(host=addr[0], port=addr[1], user=user, dbname=self.postgres.database,
-                                      connect_timeout=3, autocommit=True)
+                                      connect_timeout=3, autocommit=True, **self.superuser_options)
         if password:
             kwargs["password"] = password
         with psycopg.connect(**kwargs) as conn:
@@ -183,6 +218,11 @@ class NodeRuntime:
         from . import queries
 
         queries.setup_roles(self.postgres)
+
+
+def _libpq_options(auth: Any) -> dict[str, str]:
+    return {k: str(v) for k, v in (auth or {}).items() if k in LIBPQ_OPTIONS and v is not None} \
+        if isinstance(auth, dict) else {}
 
 
 def _opt_str(value: Any) -> str | None:

@@ -173,6 +173,19 @@ def initdb_args(options: Iterable[str | Mapping[str, Any]] | None) -> list[str]:
     return args
 
 
+# libpq connection keywords a Patroni `authentication` section may carry, and their environment names.
+LIBPQ_OPTIONS = {
+    "sslmode": "PGSSLMODE", "sslcert": "PGSSLCERT", "sslkey": "PGSSLKEY", "sslrootcert": "PGSSLROOTCERT",
+    "sslcrl": "PGSSLCRL", "sslcrldir": "PGSSLCRLDIR", "gssencmode": "PGGSSENCMODE",
+    "channel_binding": "PGCHANNELBINDING", "sslpassword": None,
+}
+
+
+def libpq_env(options: Mapping[str, Any] | None) -> dict[str, str]:
+    """The environment that makes a libpq tool use these connection options."""
+    return {LIBPQ_OPTIONS[k]: str(v) for k, v in (options or {}).items() if LIBPQ_OPTIONS.get(k) and v is not None}
+
+
 def default_pg_hba(replication_user: str) -> list[str]:
     return [
         "local all all trust",
@@ -193,6 +206,8 @@ class StandbyConfig:
     application_name: str | None = None
     slot_name: str | None = None
     sslmode: str = "prefer"
+    # More libpq keywords from authentication.replication (sslcert, sslkey, sslrootcert, channel_binding...).
+    options: tuple[tuple[str, str], ...] = ()
 
 
 # --------------------------------------------------------------------------------------------
@@ -241,6 +256,7 @@ class Postgres:
         # What write_config() uses when called without arguments: the last values written.
         self.parameters: dict[str, Any] = dict(parameters or {})
         self.pg_hba: list[str] = list(pg_hba) if pg_hba else default_pg_hba(replication[0])
+        self.pg_ident: list[str] | None = None  # postgresql.pg_ident lines; None: leave initdb's file
 
     def __repr__(self) -> str:
         return f"Postgres({self.name!r}, {self.data_dir!r}, port={self.port})"
@@ -535,6 +551,7 @@ class Postgres:
             conninfo = make_conninfo(
                 host=standby.host, port=standby.port, user=standby.user, password=standby.password,
                 application_name=standby.application_name or self.name, sslmode=standby.sslmode,
+                **dict(standby.options),
             )
             lines += ["", "# this node is a standby", f"primary_conninfo = {conf_value(conninfo)}"]
             if standby.slot_name:
@@ -563,6 +580,9 @@ class Postgres:
         changed |= self._write_file("postgresql.conf", self.render_config(self.parameters, standby))
         hba = ["# Written by hatui: set postgresql.pg_hba in hatui's configuration instead.", *self.pg_hba]
         changed |= self._write_file("pg_hba.conf", "\n".join(hba) + "\n")
+        if self.pg_ident is not None:
+            ident = ["# Written by hatui: set postgresql.pg_ident in hatui's configuration instead.", *self.pg_ident]
+            changed |= self._write_file("pg_ident.conf", "\n".join(ident) + "\n")
         signal_file = Path(self._path("standby.signal"))
         if standby is not None and not signal_file.exists():
             self._write_file("standby.signal", "")
@@ -819,8 +839,11 @@ class Postgres:
         user: str,
         password: str | None,
         timeout: float | None = None,
+        options: Mapping[str, Any] | None = None,
     ) -> None:
         """Clone the server at source_host:source_port into our empty data directory.
+
+        `options`: libpq keywords (sslmode, sslcert, ...) passed on in pg_basebackup's environment.
 
         Call write_config() afterwards: the copy carries the source's config files.
         """
@@ -831,13 +854,16 @@ class Postgres:
         ensure_traversable(os.path.dirname(self.data_dir))
         self.user.make_dir(self.data_dir, 0o700)
         env = {"PGAPPNAME": self.name, "PGCONNECT_TIMEOUT": "10"}
+        env.update(libpq_env(options))
         if password:
             env["PGPASSWORD"] = password
         args = [
             self._bin("pg_basebackup"), "-D", self.data_dir, "-X", "stream", "-c", "fast",
             "-h", source_host, "-p", str(source_port), "-U", user, "-w",
         ]
-        log.info("cloning %s:%s into %s with pg_basebackup", source_host, source_port, self.data_dir)
+        extra = " ".join(f"{k}={v}" for k, v in sorted((options or {}).items()) if k != "sslpassword")
+        log.info("cloning %s:%s into %s with pg_basebackup%s", source_host, source_port, self.data_dir,
+                 f" ({extra})" if extra else "")
         try:
             res = self._run(args, timeout=timeout, env=env)
             if res.returncode != 0:

@@ -6,10 +6,17 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from .runtime import DemoRuntime
+    from ..launcher import LocalCluster
+
+
+class LoadTarget(Protocol):
+    """What the load needs from the demo (`DemoRuntime` implements it; the load never imports it)."""
+
+    cluster: LocalCluster
+    superuser: tuple[str, str]
 
 
 @dataclass
@@ -30,7 +37,7 @@ class WriteLoad:
 
     RATE = 50  # commits per second aimed at; enough to see, light enough for a laptop
 
-    def __init__(self, runtime: DemoRuntime) -> None:
+    def __init__(self, runtime: LoadTarget) -> None:
         self.runtime = runtime
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

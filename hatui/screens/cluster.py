@@ -26,7 +26,7 @@ from .keymap import WRITE_ACTIONS, bindings_for
 from .member_detail import MemberDetailScreen
 
 if TYPE_CHECKING:
-    from ..app import HatuiApp
+    from .console_app import ConsoleApp
 
 
 class FilterInput(Input):
@@ -40,7 +40,7 @@ class FilterInput(Input):
 class ClusterScreen(Screen[None]):
     BINDINGS = bindings_for("screen")
 
-    app: HatuiApp
+    app: ConsoleApp
     ready = False  # widgets composed and mounted: the app may render into them
 
     def compose(self) -> ComposeResult:

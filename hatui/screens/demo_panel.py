@@ -20,7 +20,7 @@ from ..widgets.demo_tour import TourContext, TourStep, build_steps
 from .keymap import KeyAction
 
 if TYPE_CHECKING:
-    from ..demo import DemoRuntime
+    from ..demo.runtime import DemoRuntime
 
 DEMO_KEYS: tuple[KeyAction, ...] = (
     KeyAction("k", "kill_daemon", "Kill -9 daemon", writes=True),
@@ -118,7 +118,7 @@ class DemoPanel(Static):
 
     def _run(self, what: str, fn: Callable[[], str]) -> None:
         """Run a runtime call in a thread (a write may wait for a connect timeout) and say how it went."""
-        from ..demo import DemoError
+        from ..demo.common import DemoError
 
         def job() -> None:
             try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from rich.console import Group
 from rich.json import JSON
 from rich.table import Table
 from rich.text import Text
@@ -16,6 +17,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from ..cluster import Cluster
+from ..slotview import slot_name_from_member_name, slot_rows
 from ..widgets.rows import MemberRow, PatroniSample
 
 
@@ -33,6 +35,22 @@ def _tags(tags: Mapping[str, Any]) -> Table | Text:
     t.add_column()
     for k, v in sorted(tags.items()):
         t.add_row(str(k), str(v))
+    return t
+
+
+def _slots(cluster: Cluster | None, member: str) -> Table | Text:
+    """This member's slot on the leader (and, for the leader, every slot it keeps), with the lag."""
+    if cluster is None:
+        return Text("")
+    mine = slot_name_from_member_name(member)
+    rows = [r for r in slot_rows(cluster) if cluster.leader_name == member or r[0] == mine]
+    if not rows:
+        return Text("no replication slot published for this member", style="dim")
+    t = Table(box=None, pad_edge=False)
+    for col in ("slot", "type", "for", "position", "lag (bytes)"):
+        t.add_column(col, style="bold" if col == "slot" else None, justify="right" if col == "lag (bytes)" else "left")
+    for name, kind, owner, pos, lag in rows:
+        t.add_row(name, kind, owner, pos, "" if lag is None else f"{lag:,}")
     return t
 
 
@@ -59,7 +77,7 @@ class MemberDetailScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#detail-member").border_title = f"members/{self.member} (etcd key)"
         self.query_one("#detail-patroni").border_title = "GET /patroni (live)"
-        self.query_one("#detail-tags").border_title = "Tags"
+        self.query_one("#detail-tags").border_title = "Tags and replication slots"
         self.app.call_later(self._refresh_from_app)
 
     def _refresh_from_app(self) -> None:
@@ -95,7 +113,8 @@ class MemberDetailScreen(Screen[None]):
         else:
             patroni = _json(sample.data)
         self.query_one("#detail-patroni-json", Static).update(patroni)
-        self.query_one("#detail-tags-table", Static).update(_tags(m.tags if m else {}))
+        self.query_one("#detail-tags-table", Static).update(Group(_tags(m.tags if m else {}),
+                                                                  _slots(cluster, self.member)))
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from etcd_grpc import GrpcEtcd
 
 from hatui.cli import cli
 from hatui.cli_common import CtlError
@@ -46,7 +47,7 @@ def env(tmp_path: Path) -> dict:
 @pytest.fixture
 def grpc_etcd(etcd):
     """The test's own view of etcd, through the gRPC client (not the CLI's JSON gateway)."""
-    client = Etcd([etcd.endpoint])
+    client = GrpcEtcd([etcd.endpoint])
     yield client
     client.close()
 

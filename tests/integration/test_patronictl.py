@@ -301,3 +301,30 @@ def test_list_unchanged_by_decisions_and_events(cluster: LocalCluster, ctl) -> N
 
 
 _ = time
+
+
+def test_slots_set_by_patronictl_and_the_same_view_as_hatui_list(cluster: LocalCluster, ctl) -> None:
+    """Issue 14: permanent slots written with patronictl edit-config are created by hatui; patronictl
+    and hatui list the same members, roles, states and timelines; hatui list -e shows the slots."""
+    leader, replica = healthy(cluster)
+    res = ctl("edit-config", "batman", "--force", "-s", "slots.archiver.type=physical")
+    assert res.returncode == 0, res.stdout + res.stderr
+    cluster.wait_for(lambda: sql_value(leader, "SELECT slot_type FROM pg_replication_slots "
+                                               "WHERE slot_name = 'archiver'") == "physical", 30, "slot on the leader")
+    cluster.wait_for(lambda: sql_value(replica, "SELECT slot_type FROM pg_replication_slots "
+                                                "WHERE slot_name = 'archiver'") == "physical", 30, "its copy")
+    assert "archiver:\n    type: physical" in ctl("show-config", "batman").stdout
+
+    def hatui(*args: str) -> str:
+        res = subprocess.run([sys.executable, "-m", "hatui", "--etcd", cluster.etcd_endpoint, *args],
+                             capture_output=True, text=True, timeout=60, check=False)
+        assert res.returncode == 0, res.stderr
+        return res.stdout
+
+    def view(rows: list) -> dict:
+        return {m["Member"]: (m["Role"], m["State"], m["TL"]) for m in rows}
+
+    cluster.wait_for(lambda: view(json.loads(ctl("list", "batman", "-f", "json").stdout))
+                     == view(json.loads(hatui("list", "batman", "-f", "json"))), 30, "the same list")
+    slots = hatui("list", "-e", "batman")
+    assert "| archiver " in slots and f"member {replica.name}" in slots

@@ -377,6 +377,11 @@ def test_metrics_format(server, backend):
         "patroni_is_paused",
     ):
         assert name in samples
+    # Patroni 4.1.4: these three exist, and the timeline is a gauge (issue 14).
+    text = body.decode()
+    assert "# TYPE patroni_postgres_timeline gauge" in text
+    assert "# TYPE patroni_failsafe_mode_enabled gauge" in text and "patroni_failsafe_mode_enabled" in samples
+    assert "# TYPE patroni_failover_priority gauge" in text and "patroni_failover_priority" in samples
     backend.dcs = False
     assert (
         'hatui_dcs_reachable{scope="batman",name="postgresql1"} 0'

@@ -831,3 +831,23 @@ def test_metrics_label_escaping_and_unknown_state():
     text = r.metrics_text(status, None, True)
     assert 'patroni_postgres_state{scope="a\\"b\\\\c",name="n\\nx"} -1' in text
     assert "\n\n" not in text
+
+
+def test_metrics_failover_priority_and_failsafe_as_patroni_4_1_4() -> None:
+    from hatui.cluster import Cluster, ClusterConfig
+    from hatui.daemon.api_rules import failover_priority, metrics_text
+
+    assert failover_priority({}) == 1
+    assert failover_priority({"failover_priority": 3}) == 3
+    assert failover_priority({"nofailover": True, "failover_priority": 3}) == 0
+    assert failover_priority({"failover_priority": "junk"}) == 1
+    status = {"state": "running", "role": "replica", "timeline": 4, "tags": {"failover_priority": 2},
+              "patroni": {"scope": "batman", "name": "pg1", "version": "4.1.5"}}
+    cluster = Cluster("batman", config=ClusterConfig({"failsafe_mode": True}), failsafe={"pg1": "http://x"})
+    text = metrics_text(status, cluster, True)
+    assert 'patroni_failsafe_mode_enabled{scope="batman",name="pg1"} 1' in text
+    assert 'patroni_failsafe_member{scope="batman",name="pg1"} 1' in text
+    assert 'patroni_failover_priority{scope="batman",name="pg1"} 2' in text
+    assert 'patroni_postgres_timeline{scope="batman",name="pg1"} 4' in text
+    assert "# TYPE patroni_postgres_timeline gauge" in text
+    assert 'patroni_failsafe_mode_enabled{scope="batman",name="pg1"} 0' in metrics_text(status, Cluster("batman"), True)
