@@ -321,16 +321,20 @@ class ClusterWatcher:
 
     def run(self) -> None:
         """Blocking loop; returns after stop()."""
+        groups: dict[str, dict[str, tuple[bytes, int, int]]] = {}
+        built: dict[str, Cluster] = {}
         while not self._stop.is_set():
             try:
                 rows, revision = self.etcd.get_prefix(self.prefix)
-                groups: dict[str, dict[str, tuple[bytes, int, int]]] = {}
+                fresh: dict[str, dict[str, tuple[bytes, int, int]]] = {}
                 for k, v, r, le in rows:
                     where = self._scope_of(k)
                     if where is not None:
-                        groups.setdefault(where[0], {})[where[1]] = (v, r, le)
-                built: dict[str, Cluster] = {}
-                self.on_change(self._snapshot(groups, built, set(groups), revision))
+                        fresh.setdefault(where[0], {})[where[1]] = (v, r, le)
+                # After a reconnect, clusters whose keys did not change keep their object too.
+                dirty = {s for s in set(fresh) | set(groups) if fresh.get(s) != groups.get(s) or s not in built}
+                groups = fresh
+                self.on_change(self._snapshot(groups, built, dirty, revision))
                 self._watch = self.etcd.watch_prefix(self.prefix, revision + 1)
                 for rev, events in self._watch:
                     if self._stop.is_set():

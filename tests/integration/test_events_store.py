@@ -9,6 +9,7 @@ import threading
 import pytest
 
 from hatui.dcs import ClusterStore, ClusterWatcher
+from hatui.etcd_gateway import EtcdGateway
 from hatui.etcd_http import EtcdHttp
 from hatui.events import make_event
 
@@ -30,7 +31,7 @@ def test_append_event_keeps_the_newest_up_to_the_cap(etcd) -> None:
 
 
 def test_namespace_watcher_rebuilds_only_the_touched_cluster(etcd) -> None:
-    e = EtcdHttp([etcd.endpoint])
+    e = EtcdGateway([etcd.endpoint])  # the JSON gateway client with a watch stream
     for scope in ("alpha", "beta"):
         e.put(f"/service/{scope}/leader", f"{scope}0")
         e.put(f"/service/{scope}/members/{scope}0", '{"role":"primary","state":"running"}')
