@@ -366,9 +366,10 @@ def render_members(
     if extended:
         from .slotview import slot_rows  # the leader's /status: slot positions and their lag
 
-        slots = [(n, k, o, p, "" if lag is None else lag) for n, k, o, p, lag in slot_rows(cluster)]
+        # Type first: a row must not start with a member name, as the member rows above do.
+        slots = [(k, n, o, p, "" if lag is None else lag) for n, k, o, p, lag in slot_rows(cluster)]
         if slots:
-            text += "\n" + render_table(["Slot", "Type", "For", "Position", "Lag in bytes"], slots,
+            text += "\n" + render_table(["Type", "Slot", "For", "Position", "Lag in bytes"], slots,
                                          " Replication slots ", {"Lag in bytes": "r"})
     return text
 

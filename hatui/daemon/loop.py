@@ -631,6 +631,7 @@ class Daemon:
             return False
         self.view.role = "promoted"
         self.view.checkpoint_after_promote = False
+        self.slots.on_promote()
         sync.claim(self, cluster)
         # The config files stay as they are until the promotion is done: PostgreSQL itself
         # removes standby.signal at the end of recovery and fails if it is already gone.

@@ -40,6 +40,7 @@ from ..slotview import slot_name_from_member_name
 from .postgres import format_lsn
 
 if TYPE_CHECKING:
+    from ..config import DynamicConfig
     from .member import NodeView
     from .node import NodeRuntime
     from .postgres import Postgres
@@ -53,6 +54,8 @@ class Daemon(Protocol):
     pg: Postgres
     view: NodeView
     rt: NodeRuntime
+    dynamic: DynamicConfig
+    dcs_ok: bool
 
     def _lease_kept(self, what: str) -> AbstractContextManager[None]: ...
 
@@ -207,6 +210,8 @@ class SlotKeeper:
         self._was_leader = False
         self._advancing: threading.Thread | None = None
         self._warned: set[str] = set()
+        # Copied logical slots whose catalog rows the primary does not yet keep for us (see _check_ready).
+        self.unready: set[str] = set()
 
     # ---- what the loop calls -----------------------------------------------------------------
     def sync(self, cluster: Cluster | None) -> None:
@@ -325,6 +330,9 @@ class SlotKeeper:
         if missing and cluster.leader_name and cluster.leader_name != self.d.name:
             self._copy_from_leader(missing, wants, cluster)
             self.rows = self.read()
+        self.unready &= {n for n, r in self.rows.items() if r.type == "logical"}
+        if self.unready:
+            self._check_ready(cluster)
         replay = self.d.view.replay_lsn
         todo: dict[str, list[tuple[str, int]]] = {}
         for name, want in wants.items():
@@ -421,9 +429,43 @@ class SlotKeeper:
                     pg.user.chown(tmp)
                     shutil.rmtree(final, ignore_errors=True)
                     os.rename(tmp, final)
+                    self.unready.add(name)
                 _fsync_dir(slot_dir)
             finally:
                 pg.start(timeout=60)
+
+    def _check_ready(self, cluster: Cluster) -> None:
+        """A copied logical slot is safe once the primary keeps the catalog rows it needs for us:
+        our physical slot there (fed by hot_standby_feedback) holds a catalog_xmin no newer than
+        the logical slot's. Until then a promotion warns, as Patroni does."""
+        import psycopg
+
+        leader = cluster.member(cluster.leader_name) if cluster.leader_name else None
+        if leader is None or not leader.host:
+            return
+        user, password = self.d.rt.superuser
+        try:
+            with psycopg.connect(host=leader.host, port=leader.port, user=user, password=password or None,
+                                 dbname=self.d.pg.database, connect_timeout=3, autocommit=True,
+                                 **self.d.rt.superuser_options) as conn:
+                rows = conn.execute(
+                    "SELECT l.slot_name FROM pg_replication_slots l, pg_replication_slots p"
+                    " WHERE p.slot_name = %s AND l.slot_name = ANY(%s) AND p.catalog_xmin IS NOT NULL"
+                    " AND age(p.catalog_xmin) >= age(l.catalog_xmin)",
+                    (slot_name_from_member_name(self.d.name), sorted(self.unready))).fetchall()
+        except Exception as exc:  # noqa: BLE001 - asked again next cycle
+            log.debug("could not check logical slot readiness on %s: %s", cluster.leader_name, exc)
+            return
+        for (name,) in rows:
+            log.info("logical replication slot '%s' is ready: %s keeps its catalog rows for us", name,
+                     cluster.leader_name)
+            self.unready.discard(name)
+
+    def on_promote(self) -> None:
+        if self.unready:
+            log.warning("Logical replication slots that might be unsafe to use after promote: %s",
+                        ", ".join(sorted(self.unready)))
+        self.unready.clear()
 
     def _oldest_local_wal(self) -> int | None:
         """The first LSN of the oldest WAL segment in our pg_wal."""

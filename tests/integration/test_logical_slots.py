@@ -92,6 +92,8 @@ def test_logical_slot_continues_after_switchover_and_host_crash(make) -> None:
     # The slot was made before postgresql1 was cloned: it is copied once its consumer has moved
     # it into WAL the replica has (a copy from before would be unusable there).
     cluster.wait_for(lambda: slot_type(p1, "cdc") == "logical", 60, "the replica's copy of the logical slot")
+    cluster.wait_for(lambda: "logical replication slot 'cdc' is ready" in p1.log_path.read_text(), 60,
+                     "the primary keeping the catalog rows of the copy (hot_standby_feedback)")
     insert(p0, 51, 100)  # written, not consumed
     replayed(cluster, p0, p1)
     # The replica's copy follows what the consumer confirmed on the primary.
@@ -113,3 +115,4 @@ def test_logical_slot_continues_after_switchover_and_host_crash(make) -> None:
     cluster.wait_for(lambda: cluster.leader() == "postgresql0" and p0.is_writable(), 90, "postgresql0 leading")
     assert consumer.read(p0) == list(range(151, 201))
     assert consumer.ids == list(range(1, 201))
+    assert "might be unsafe to use after promote" not in p0.log_path.read_text() + p1.log_path.read_text()

@@ -327,4 +327,4 @@ def test_slots_set_by_patronictl_and_the_same_view_as_hatui_list(cluster: LocalC
     cluster.wait_for(lambda: view(json.loads(ctl("list", "batman", "-f", "json").stdout))
                      == view(json.loads(hatui("list", "batman", "-f", "json"))), 30, "the same list")
     slots = hatui("list", "-e", "batman")
-    assert "| archiver " in slots and f"member {replica.name}" in slots
+    assert "| physical | archiver " in slots and f"member {replica.name}" in slots

@@ -40,7 +40,9 @@ def test_member_slots_keep_wal_for_a_stopped_replica_and_follow_a_switchover(mak
     out = subprocess.run([sys.executable, "-m", "hatui", "--etcd", cluster.etcd_endpoint, "list", "-e"],
                          capture_output=True, text=True, timeout=60, check=False).stdout
     table = out[out.index("Replication slots"):]
-    assert re.search(r"\| postgresql1 +\| physical \| member postgresql1 +\| [0-9A-F]+/[0-9A-F]+ +\| +\d+ \|", table), out
+    assert re.search(r"\| physical \| postgresql1 +\| member postgresql1 +\| [0-9A-F]+/[0-9A-F]+ +\| +\d+ \|", table), out
+    # ...after the member table, with no row that a member-row parser would take for a member.
+    assert [line for line in out.splitlines() if line.startswith("| postgresql")][3:] == []
     assert "member postgresql2" in table and "member postgresql0" in table
 
     # Stop postgresql2 (daemon and PostgreSQL), write far more WAL than the primary keeps on its own.
