@@ -165,11 +165,15 @@ def test_member_keys_and_rest_carry_the_decision_and_idle_members_write_nothing(
     status = h.c.node(leader).patroni()
     assert status["decision"]["message"].startswith("no action.")
     assert 0 <= status["decision"]["lease_time_left"] <= DCS["ttl"]
-    # Idle: the same decision is not written again (the member key's revision stays put over
-    # several cycles; loop_wait is 1 s).
-    before = h.read().member(replicas[0]).mod_revision
-    time.sleep(3.5)
-    assert h.read().member(replicas[0]).mod_revision == before
+    # Idle: the same decision is not written again. Right after start-up WAL still moves (the
+    # checkpoint after bootstrap), so the key may change a few times; then it must settle: no
+    # write over several cycles (loop_wait is 1 s). A field that changed every cycle (a clock,
+    # a counter) would never let it settle.
+    def settled() -> bool:
+        before = h.read().member(replicas[0]).mod_revision
+        time.sleep(4)
+        return h.read().member(replicas[0]).mod_revision == before
+    h.c.wait_for(settled, 90, f"{replicas[0]}'s member key to stop changing", interval=0)
 
 
 # --- switchover ------------------------------------------------------------------------------------
