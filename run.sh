@@ -4,6 +4,7 @@
 #   ./run.sh demo [ARGS]        hatui demo (private etcd + PostgreSQL nodes on loopback)
 #   ./run.sh test [PYTEST ARGS] ruff check, then the default test suite, in parallel (pytest-xdist)
 #   ./run.sh test-faults [ARGS] the whole fault suite, long scenarios (marked slow) included
+#   ./run.sh test-partitions [ARGS] three hosts in network namespaces: partitions, bad links, a checker
 #   ./run.sh bench [ARGS]       bench/run.py
 #   ./run.sh shell [ARGS]       a shell with the venv first on PATH
 #
@@ -102,6 +103,25 @@ ensure_netns_tools() {
     fi
 }
 
+ensure_backup_tools() {
+    # The backup tests restore replicas and whole clusters with Debian's pgbackrest (a real
+    # repository in a temp dir); installed like postgresql, only when missing.
+    if ! command -v pgbackrest >/dev/null; then
+        say "debian packages: installing pgbackrest (backup, bootstrap and replica-method tests)"
+        apt_install pgbackrest
+    fi
+}
+
+ensure_hosts_tools() {
+    # The real-hosts scenarios (tests/hosts) build namespaces joined by veth pairs to a bridge and
+    # cut links with nftables; as another user they are skipped with the reason, so nothing is
+    # installed then.
+    if [ "$(id -u)" -eq 0 ] && ! command -v nft >/dev/null; then
+        say "debian packages: installing nftables (real-hosts partition scenarios)"
+        apt_install nftables
+    fi
+}
+
 ensure_server_user() {
     # PostgreSQL refuses to run as root, so as root hatui runs it as `postgres` (hatui/osuser.py).
     # Debian's package creates that user; a machine with PostgreSQL from elsewhere may lack it.
@@ -163,7 +183,7 @@ ensure_all() {
 }
 
 usage() {
-    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 cmd="${1:-}"
@@ -177,6 +197,7 @@ case "$cmd" in
     test)
         ensure_all
         ensure_netns_tools
+        ensure_backup_tools
         # Lint first (rules in pyproject.toml): a finding fails the run before any server starts.
         "$VENV/bin/ruff" check hatui tests bench || die "ruff check found problems (listed above)"
         # exec: the script's exit code is pytest's (5 = no tests collected counts as a failure).
@@ -187,7 +208,19 @@ case "$cmd" in
         ensure_netns_tools
         # addopts deselects `slow`; a later -m on the command line wins. Every fault scenario, the
         # long ones included, each cluster on its own free ports (safe in parallel).
-        exec "$VENV/bin/python" -m pytest -m "slow or not slow" -n auto --dist loadgroup tests/faults "$@"
+        # The quicker real-hosts scenarios (tests/hosts) join them; the minute-long ones and the
+        # random nemesis (partitions_only) are left to test-partitions.
+        ensure_hosts_tools
+        exec "$VENV/bin/python" -m pytest -m "not partitions_only" -n auto --dist loadgroup tests/faults tests/hosts "$@"
+        ;;
+    test-partitions)
+        ensure_all
+        ensure_netns_tools
+        ensure_hosts_tools
+        # One scenario at a time: each runs 3 etcd + 3 PostgreSQL + 3 daemons (9 servers) and the
+        # figures (failover time, unavailable seconds...) mean more on a machine not also running
+        # a second cluster. The table of figures is printed at the end.
+        exec "$VENV/bin/python" -m pytest -m "slow or not slow" -p no:xdist tests/hosts "$@"
         ;;
     bench)
         ensure_all

@@ -16,6 +16,7 @@ benchmark writes a key (the put's response header carries the revision), then aw
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import socket
 import threading
@@ -35,7 +36,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 
 from .api_client import ApiClient, ApiError
-from .cluster import Cluster
+from .cluster import Cluster, Member
 from .dcs import ClusterStore, ClusterWatcher, DCSError, Etcd, normalize_namespace
 from .screens.config_editor import ConfigEditorScreen, WriteResult
 from .screens.confirm import ConfirmScreen
@@ -46,6 +47,7 @@ from .screens.keymap import ACTIONS, WRITE_ACTIONS, KeyAction, bindings_for, vis
 from .screens.member_detail import MemberDetailScreen
 from .screens.pickers import Candidate, CandidateScreen, RestartChoice, RestartScreen
 from .widgets.banner import ConnStatus
+from .widgets.health import ETCD_PROBE_INTERVAL, ETCD_PROBE_TIMEOUT, EtcdEvidence
 from .widgets.lag_sparkline import new_history
 from .widgets.palette import HealthPalette, palette_for
 from .widgets.rows import MemberRow, PatroniSample, build_rows, eligibility
@@ -53,8 +55,13 @@ from .widgets.timeline import TimelineEvent, diff_clusters
 
 log = logging.getLogger("hatui.console")
 
-PATRONI_POLL_SECONDS = 2.0  # pause between the end of one /patroni round and the next
+PATRONI_POLL_SECONDS = 0.7  # pause between the end of one /patroni round and the next (~1 s a round)
+REST_PROBE_TIMEOUT = 0.8  # a member's /patroni answer slower than this counts as "silent"
+SILENT_RETRY_SECONDS = 3.0  # a member whose REST API timed out is asked again after this long
 LEASE_POLL_SECONDS = 1.0
+# App-wide actions that act on the cluster screen's selection or open an editor over it: refused
+# while another screen (history, member detail, help) is on top.
+BEHIND_ONLY_ACTIONS = frozenset({"edit_config", "freeze"})
 THEMES = ("textual-dark", "textual-light", "ansi-dark", "ansi-light")
 LOCAL_ETCD = "127.0.0.1:2379"
 
@@ -75,6 +82,14 @@ class PatroniPolled(Message):
         super().__init__()
         self.scope = scope
         self.samples = samples
+
+
+class EtcdProbed(Message):
+    """The etcd prober's result: answered (error "") or not (the reason)."""
+
+    def __init__(self, error: str = "") -> None:
+        super().__init__()
+        self.error = error
 
 
 class LeasePolled(Message):
@@ -117,6 +132,8 @@ class EtcdSource:
         # The JSON gateway, like the daemon and the CLI: no gRPC import (a quarter second) and
         # less memory for a console that may watch a whole namespace.
         self.etcd: Etcd = EtcdGateway(list(hosts))
+        self.hosts = list(hosts)
+        self.prober = None
         self.namespace = normalize_namespace(namespace)
         self.scope = scope
         self.endpoint = self.etcd.endpoint_text
@@ -132,10 +149,22 @@ class EtcdSource:
             retry_delay=1.0,
         )
         app.run_worker(self.watcher.run, thread=True, group="watch", name="etcd watch", exit_on_error=False)
+        from .probes import EtcdProber
+
+        self.prober = EtcdProber(
+            self.hosts,
+            on_answer=lambda _t: app.post_message(EtcdProbed()),
+            on_error=lambda err: app.post_message(EtcdProbed(err)),
+            interval=ETCD_PROBE_INTERVAL,
+            timeout=ETCD_PROBE_TIMEOUT,
+        )
+        app.run_worker(self.prober.run, thread=True, group="probe", name="etcd probe", exit_on_error=False)
 
     def stop(self) -> None:
         if self.watcher is not None:
             self.watcher.stop()
+        if self.prober is not None:
+            self.prober.stop()
         self.etcd.close()
 
     def lease_ttl(self, lease_id: int) -> int:
@@ -242,6 +271,11 @@ class HatuiApp(App[None]):
         self.conn = ConnStatus(state="connecting", endpoint=self.source.endpoint if self.source else "")
         self.patroni: dict[str, dict[str, PatroniSample]] = {}
         self.lease_remaining: dict[str, int | None] = {}
+        self.etcd_evidence = EtcdEvidence()
+        self.key_changed: dict[tuple[str, str], float] = {}  # (scope, member) -> monotonic
+        # Members whose key expired: scope -> name -> (last member data, monotonic last seen). They
+        # stay in the table until removed on purpose (forget_member).
+        self.departed: dict[str, dict[str, tuple[Member, float]]] = {}
         self.lag_history: dict[tuple[str, str], deque] = {}
         self.events: deque[TimelineEvent] = deque(maxlen=1000)
         self.render_log: deque[RenderRecord] = deque(maxlen=100_000)
@@ -318,7 +352,8 @@ class HatuiApp(App[None]):
         self._started = True
         self.source.start(self)
         if self.source.live:
-            self.set_interval(1.0, self._tick)
+            self.etcd_evidence = EtcdEvidence(started=self.mono())
+            self.set_interval(0.25, self._tick)
             self.set_timer(0.2, self._poll_patroni)
             self.set_timer(0.2, self._poll_lease)
             self._start_tailers()
@@ -416,12 +451,20 @@ class HatuiApp(App[None]):
         revision = max((c.revision for c in clusters.values()), default=self.conn.revision)
         for scope, cluster in sorted(clusters.items()):
             old = self.clusters.get(scope)
-            for event in diff_clusters(old, cluster, now):
+            for event in diff_clusters(old, cluster, now, self.lease_remaining.get(scope)):
                 self.events.append(event)
                 if old is not None:
                     self._announce(event, cluster)
         for scope in sorted(set(self.clusters) - set(clusters)):
             self.events.append(TimelineEvent(now, scope, "member", "cluster removed from etcd", revision))
+        self._remember_departed(clusters)
+        for scope, cluster in clusters.items():
+            old = self.clusters.get(scope)
+            for m in cluster.members:
+                before = old.member(m.name) if old is not None else None
+                if before is None or before.data != m.data:
+                    # A /patroni answer older than this key change must not overrule it.
+                    self.key_changed[(scope, m.name)] = received
         self.clusters = clusters
         was = self.conn.state
         state = "ok" if self.source is None or self.source.live else "recorded"
@@ -443,6 +486,26 @@ class HatuiApp(App[None]):
         record = RenderRecord(revision, received, self.mono())
         self.render_log.append(record)
         self.call_after_refresh(self._painted, record)
+
+    def _remember_departed(self, clusters: dict[str, Cluster]) -> None:
+        """A member whose key vanished stays known (greyed, probed) until forget_member()."""
+        mono = self.mono()
+        for scope, cluster in clusters.items():
+            old = self.clusters.get(scope)
+            gone = self.departed.setdefault(scope, {})
+            for m in old.members if old is not None else ():
+                if cluster.member(m.name) is None and m.name not in gone:
+                    gone[m.name] = (m, mono)
+            for name in [n for n in gone if cluster.member(n) is not None]:
+                del gone[name]  # its key is back
+
+    def forget_member(self, scope: str, name: str) -> bool:
+        """Remove a departed member from the table on purpose; False if it is not departed."""
+        if self.departed.get(scope, {}).pop(name, None) is None:
+            return False
+        self.patroni.get(scope, {}).pop(name, None)
+        self.render_view()
+        return True
 
     def _painted(self, record: RenderRecord) -> None:
         record.painted = self.mono()
@@ -518,7 +581,15 @@ class HatuiApp(App[None]):
         cluster = self.clusters.get(scope or "")
         if cluster is None:
             return []
-        return build_rows(cluster, self.patroni.get(cluster.scope), self.clock(), self.mono())
+        return build_rows(
+            cluster,
+            self.patroni.get(cluster.scope),
+            self.clock(),
+            self.mono(),
+            lease_remaining=self.lease_remaining.get(cluster.scope),
+            departed=self.departed.get(cluster.scope),
+            key_changed={n: t for (sc, n), t in self.key_changed.items() if sc == cluster.scope},
+        )
 
     @property
     def current_cluster(self) -> Cluster | None:
@@ -565,15 +636,30 @@ class HatuiApp(App[None]):
 
     @work(thread=True, group="poll-patroni", exit_on_error=False)
     def _patroni_round(self, cluster: Cluster) -> None:
+        from .probes import pg_accepts
+
         samples: dict[str, PatroniSample] = {}
-        members = [m for m in cluster.members if m.api_url]
+        gone = [m for m, _ in self.departed.get(cluster.scope, {}).values()]
+        members = [m for m in [*cluster.members, *gone] if m.api_url or m.host]
         try:
 
+            previous = dict(self.patroni.get(cluster.scope, {}))
+
             def one(m):
+                pg_up, pg_error = pg_accepts(m.host, m.port, timeout=REST_PROBE_TIMEOUT)
+                prior = previous.get(m.name)
+                if (prior is not None and prior.error and "timed out" in prior.error
+                        and self.mono() - prior.fetched_at < SILENT_RETRY_SECONDS):
+                    # A frozen daemon queues every request and answers them all when it resumes,
+                    # to clients long gone: ask it less often while it does not answer.
+                    return m.name, dataclasses.replace(prior, pg_up=pg_up, pg_error=pg_error)
+                if not m.api_url:
+                    return m.name, PatroniSample(None, self.mono(), "no REST API address", None, pg_up, pg_error)
                 try:
-                    return m.name, PatroniSample(self.api.get_patroni(m, timeout=1.5), self.mono())
+                    data = self.api.get_patroni(m, timeout=REST_PROBE_TIMEOUT)
+                    return m.name, PatroniSample(data, self.mono(), None, None, pg_up, pg_error)
                 except ApiError as exc:
-                    return m.name, PatroniSample(None, self.mono(), str(exc))
+                    return m.name, PatroniSample(None, self.mono(), str(exc), None, pg_up, pg_error)
 
             if members:
                 with ThreadPoolExecutor(max_workers=min(8, len(members))) as pool:
@@ -582,7 +668,12 @@ class HatuiApp(App[None]):
             self.post_message(PatroniPolled(cluster.scope, samples))
 
     def on_patroni_polled(self, message: PatroniPolled, rearm: bool = True) -> None:
-        self.patroni.setdefault(message.scope, {}).update(message.samples)
+        known = self.patroni.setdefault(message.scope, {})
+        for name, sample in message.samples.items():
+            old = known.get(name)
+            if sample.data is None and old is not None:  # remember when it last answered
+                sample = dataclasses.replace(sample, answered_at=old.last_answer)
+            known[name] = sample
         if message.scope == self.selected_scope:
             self._sample_lag()
             if not self.frozen:
@@ -624,8 +715,24 @@ class HatuiApp(App[None]):
             self.set_timer(LEASE_POLL_SECONDS, self._poll_lease)
 
     def _tick(self) -> None:
-        if self.conn.state == "lost" or self.frozen:
-            self.render_view(status_only=True)
+        # Ages move even when nothing arrives: the banner's "answered N s ago", a stall, the
+        # lease countdown. Cheap (two Statics, updated only when their text changed), so 4 times a
+        # second: a stall is on screen at most a quarter second after it is decided.
+        self.render_view(status_only=True)
+
+    def on_etcd_probed(self, message: EtcdProbed) -> None:
+        ev = self.etcd_evidence
+        if message.error:
+            self.etcd_evidence = EtcdEvidence(ev.last_answer, message.error, ev.started)
+        else:
+            self.etcd_evidence = EtcdEvidence(self.mono(), "", ev.started)
+
+    @property
+    def etcd_verdict(self) -> str:
+        """'ok' | 'stalled' | 'unknown' (see widgets.health); a recording is always 'ok'."""
+        if self.source is None or not self.source.live:
+            return "ok"
+        return self.etcd_evidence.verdict(self.mono())
 
     # --- theme ----------------------------------------------------------------------------------
     def _theme_changed(self, theme: Any) -> None:
@@ -642,7 +749,15 @@ class HatuiApp(App[None]):
     # --- app-wide actions -------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # False: hidden from the footer, and Textual refuses to run it.
-        return not (self.read_only and action in WRITE_ACTIONS)
+        if self.read_only and action in WRITE_ACTIONS:
+            return False
+        # A screen opened over the cluster view owns the keyboard: the demo's keys and the
+        # writes act on the member selected behind it, so they work only on the cluster screen.
+        if action in BEHIND_ONLY_ACTIONS or action.startswith("panel"):
+            from .screens.cluster import ClusterScreen
+
+            return isinstance(self.screen, ClusterScreen)
+        return True
 
     def refuse_read_only(self, what: str) -> bool:
         if self.read_only:
@@ -874,6 +989,7 @@ class HatuiApp(App[None]):
                 f"The data directory of {m.name} is DELETED and copied again from the leader "
                 f"{cluster.leader_name or '(none!)'}. {m.name} is unavailable until the copy is done.",
                 confirm_label="Reinit",
+                type_to_confirm=m.name,
             ),
             callback=lambda ok: ok and self._rest("reinit", lambda: self.api.reinitialize(m)),
         )
@@ -927,10 +1043,11 @@ class HatuiApp(App[None]):
         except ApiError as exc:
             self.call_from_thread(self.notify, f"{what} failed: {exc}", severity="error", title=what.title())
             return
-        text = (resp.text or "").strip().replace("\n", " ")[:200]
+        from .widgets.toasts import rest_result
+
         severity = "information" if resp.ok else "error"
         self.call_from_thread(
-            self.notify, f"{what}: HTTP {resp.status} {text}", severity=severity, title=what.title()
+            self.notify, rest_result(what, resp.status, resp.text), severity=severity, title=what.title()
         )
 
     # --- command palette --------------------------------------------------------------------------
@@ -949,6 +1066,12 @@ class HatuiApp(App[None]):
                 f"show {m.name}",
                 f"member detail of {m.name}",
                 lambda n=m.name: self.push_screen(MemberDetailScreen(cluster.scope, n)),
+            )
+        for name in sorted(self.departed.get(cluster.scope, {})):
+            yield SystemCommand(
+                f"show {name} (gone)",
+                f"{name}'s member key expired: what the console still knows",
+                lambda n=name: self.push_screen(MemberDetailScreen(cluster.scope, n)),
             )
         if self.read_only:
             return

@@ -130,6 +130,9 @@ option_role = click.option("-r", "--role", type=click.Choice(ROLE_CHOICES), defa
 @click.option("-k", "--insecure", is_flag=True, help="Do not verify the REST API's TLS certificates")
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors")
 @click.option("--read-only", is_flag=True, help="Console only: watch, never act")
+@click.option("--logs", multiple=True, metavar="DIR|FILE|MEMBER=PATH",
+              help="Console only: members' log files to follow (a directory of <member>.log files, a file, "
+                   "or MEMBER=PATH; repeatable). A node file given with -c adds its own log.")
 @click.version_option(__version__, "--version", prog_name="hatui", message="%(prog)s version %(version)s")
 @click.pass_context
 def cli(ctx: click.Context, **options: Any) -> None:
@@ -151,8 +154,14 @@ def _run_console(ctl: Ctl) -> None:
     # Nothing configured: an empty list lets the console try the default and explain how to point it
     # at a cluster when nothing answers there.
     hosts = [] if cfg.etcd_source == "default" else list(cfg.etcd_hosts)
+    from .console_logs import LogSpecError, resolve_log_files
+
+    try:
+        log_files = resolve_log_files(ctl.options.get("logs") or (), cfg.raw)
+    except LogSpecError as exc:
+        raise CtlError(str(exc)) from exc
     result = run_console(etcd_hosts=hosts, namespace=ctl.namespace, scope=cfg.scope, read_only=ctl.read_only,
-                         api_auth=cfg.rest_auth)
+                         api_auth=cfg.rest_auth, log_files=log_files)
     if isinstance(result, int) and result:
         raise click.exceptions.Exit(result)
 
@@ -392,6 +401,32 @@ def resume_cmd(cluster_name: str | None, wait: bool) -> None:
     from .cli_actions import do_toggle_pause
 
     do_toggle_pause(get_ctl(), cluster_name, False, wait)
+
+
+@cli.command("demote-cluster")
+@cluster_argument()
+@option_force
+@click.option("--host", help="Address of the remote primary")
+@click.option("--port", type=int, help="Port of the remote primary")
+@click.option("--restore-command", help="Command to restore WAL from the remote primary's archive")
+@click.option("--primary-slot-name", help="Replication slot to use on the remote primary")
+def demote_cluster_cmd(cluster_name: str | None, force: bool, host: str | None, port: int | None,
+                       restore_command: str | None, primary_slot_name: str | None) -> None:
+    """Make this cluster a standby cluster of a remote primary."""
+    from .cli_standby import demote_config, do_change_cluster_role
+
+    do_change_cluster_role(get_ctl(), cluster_name, force,
+                           demote_config(host, port, restore_command, primary_slot_name))
+
+
+@cli.command("promote-cluster")
+@cluster_argument()
+@option_force
+def promote_cluster_cmd(cluster_name: str | None, force: bool) -> None:
+    """Promote a standby cluster: its standby leader becomes a primary."""
+    from .cli_standby import do_change_cluster_role
+
+    do_change_cluster_role(get_ctl(), cluster_name, force, None)
 
 
 @cli.command("flush")

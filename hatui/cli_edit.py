@@ -144,14 +144,19 @@ def check_config(data: Any) -> None:
         raise click.exceptions.Exit(1)
 
 
-def _edit_text(before: str, scope: str, use_editor: bool) -> str | None:
-    """The text an operator saved in an editor (in-terminal, else $EDITOR); None when cancelled."""
+def _edit_text(before: str, scope: str, use_editor: bool) -> tuple[str | None, bool]:
+    """(the text an operator saved in an editor, or None when cancelled; whether it was confirmed).
+
+    The in-terminal editor shows the diff and asks "Apply these changes?" itself before it hands
+    the text back, so the command line must not ask a second time; $EDITOR asks nothing.
+    """
     text: str | None | bool = False
     if not use_editor and _terminal():
         text = _interactive(before, scope)
-    if text is False:
-        text = invoke_editor(before, scope)
-    return None if text is None else str(text)
+        if text is not False:
+            return (None if text is None else str(text)), True
+    text = invoke_editor(before, scope)
+    return (None if text is None else str(text)), False
 
 
 def do_edit_config(ctl: Ctl, cluster_name: str | None, quiet: bool, kvpairs: tuple[str, ...],
@@ -169,6 +174,7 @@ def do_edit_config(ctl: Ctl, cluster_name: str | None, quiet: bool, kvpairs: tup
         before = dump_yaml(old)
 
         new: dict | None = None
+        confirmed = False  # the in-terminal editor already asked, with the diff
         if replace_filename:
             new = _parse_mapping(read_source(replace_filename), replace_filename)
         if apply_filename:
@@ -180,7 +186,7 @@ def do_edit_config(ctl: Ctl, cluster_name: str | None, quiet: bool, kvpairs: tup
             except ValueError as exc:
                 raise CtlError(str(exc)) from exc
         if new is None:
-            text = _edit_text(before, scope, use_editor)
+            text, confirmed = _edit_text(before, scope, use_editor)
             if text is None:  # cancelled in the in-terminal editor
                 if not quiet:
                     click.echo("Not changed")
@@ -201,7 +207,7 @@ def do_edit_config(ctl: Ctl, cluster_name: str | None, quiet: bool, kvpairs: tup
             show_diff(config_diff(old, new))
         if (apply_filename == "-" or replace_filename == "-") and not force:
             raise CtlError("Use --force option to apply changes")
-        if not (force or click.confirm("Apply these changes?")):
+        if not (force or confirmed or click.confirm("Apply these changes?")):
             return
         if ctl.store(scope).write_config(new, cluster.config.mod_revision):
             click.echo("Configuration changed")

@@ -623,12 +623,20 @@ class Cluster:
     def display_role(self, member: Member) -> str:
         """Role as patronictl's list shows it: Leader, Standby Leader, Sync Standby, Replica."""
         if member.name == self.leader_name:
-            return "Standby Leader" if member.role == "standby_leader" else "Leader"
+            return "Standby Leader" if member.role == "standby_leader" or self._is_standby_cluster() else "Leader"
         if self.sync.leader and member.name in self.sync.sync_standby:
             return "Quorum Standby" if self.config and self.config.synchronous_mode == "quorum" else "Sync Standby"
         return "Replica"
 
     def display_state(self, member: Member) -> str:
-        if member.name != self.leader_name and member.state == "running":
+        # Patroni shows the replication state of every member but a primary leader (a standby
+        # leader streams too).
+        leads_primary = member.name == self.leader_name and member.role != "standby_leader" \
+            and not self._is_standby_cluster()
+        if not leads_primary and member.state == "running":
             return member.replication_state or "running"
         return member.state
+
+    def _is_standby_cluster(self) -> bool:
+        sc = self.config.data.get("standby_cluster") if self.config else None
+        return isinstance(sc, dict) and any(sc.get(k) for k in ("host", "port", "restore_command"))

@@ -36,19 +36,6 @@ NOT_ACTED_ON: tuple[NotActedOn, ...] = (
       for dcs in ("consul", "zookeeper", "exhibitor", "kubernetes", "raft")),
     NotActedOn(("citus",), "Citus (MPP) clusters are not managed: no worker registration, no coordinator "
                            "handling; the cluster runs as a plain PostgreSQL cluster"),
-    # Ways to build a replica or a cluster other than pg_basebackup / initdb.
-    NotActedOn(("postgresql", "create_replica_methods"), "replicas are cloned with pg_basebackup only",
-               applies=lambda v: isinstance(v, list) and any(m != "basebackup" for m in v)),
-    NotActedOn(("postgresql", "basebackup"), "pg_basebackup runs with hatui's own options (-X stream -c fast)"),
-    NotActedOn(("bootstrap", "method"), "a new cluster is made with initdb",
-               applies=lambda v: _set(v) and v != "initdb"),
-    NotActedOn(("bootstrap", "post_bootstrap"), "no script runs after the cluster is created"),
-    NotActedOn(("bootstrap", "post_init"), "no script runs after the cluster is created"),
-    NotActedOn(("postgresql", "recovery_conf"), "hatui writes the recovery settings itself "
-                                                "(primary_conninfo, primary_slot_name)"),
-    NotActedOn(("postgresql", "recovery_conf"), "hatui writes the recovery settings itself", where="dynamic"),
-    NotActedOn(("standby_cluster",), "a standby cluster (following a remote primary) is not supported; the "
-                                     "cluster runs as a primary cluster", where="dynamic"),
     NotActedOn(("primary_stop_timeout",), "a primary stop waits for PostgreSQL however long it takes",
                where="dynamic", applies=lambda v: _set(v) and v != 0),
     NotActedOn(("master_stop_timeout",), "a primary stop waits for PostgreSQL however long it takes",

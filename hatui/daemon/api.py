@@ -187,6 +187,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_text(r.status, r.text)
         except ApiRefusal as r:
             self._send_text(r.status, r.text)
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            # The client gave up before the reply (e.g. requests queued while the daemon was
+            # frozen, answered after it resumed): one line, no traceback, nothing left to send.
+            self.close_connection = True
+            log.info("REST API: %s %s from %s: client closed the connection before the reply (%s)",
+                     method, self.path, self.client_address[0], exc.strerror or type(exc).__name__)
         except Exception:
             log.exception("REST API: %s %s failed", method, self.path)
             if not self._replied:

@@ -116,8 +116,9 @@ def _hold_back(daemon: Any, obs: Observation) -> Observation:
 def _post_all(daemon: Any, members: dict[str, str]) -> dict[str, bool]:
     if not members:
         return {}
+    # The slot positions, as Patroni sends them (the ones the leader also publishes in /status).
     body = json.dumps({"name": daemon.name, "conn_url": daemon.rt.conn_url, "api_url": daemon.rt.api_url,
-                       "slots": {}}).encode()
+                       "slots": daemon.slots.status_fields()[0]}).encode()
     headers = {"Content-Type": "application/json"}
     auth = daemon.rt.node.restapi.authentication
     if auth is not None and auth.username:

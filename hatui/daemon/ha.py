@@ -64,6 +64,8 @@ class NodeSettings:
     remove_data_directory_on_rewind_failure: bool = False
     remove_data_directory_on_diverged_timelines: bool = False
     replicatefrom: str | None = None
+    # A create_replica_methods entry works with no running member to copy from (no_leader).
+    clone_without_leader: bool = False
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,8 @@ class Observation:
     now: datetime | None = None  # wall clock, only for scheduled switchovers
     # The last attempt to start PostgreSQL here failed (pg_ctl gave up, the server exited).
     start_failed: bool = False
+    # The dynamic config makes this a standby cluster (standby_cluster.decide rewrites decisions).
+    standby_cluster: bool = False
 
     @property
     def name(self) -> str:
@@ -114,7 +118,7 @@ class Decision:
 
 # Action kinds, for readers of the loop:
 #   bootstrap              race `initialize`, initdb, start, create users, write config + leader
-#   clone(target)          pg_basebackup from target, then start as its replica
+#   clone(target)          create_replica_methods from target (None: no_leader methods only), start as replica
 #   reinit(target)         wipe the data dir and clone again
 #   crash_recovery         single-user recovery so that pg_control is consistent
 #   rewind(target)         pg_rewind from target (checkpoints it first if needed)
@@ -223,7 +227,6 @@ def _decide(obs: Observation) -> Decision:
         if cluster.leader is None and cluster.initialize is None:
             if obs.settings.can_bootstrap and not _nofailover(obs.settings):
                 return Decision("initialized a new cluster", tuple(actions) + (_act("bootstrap"),))
-            return Decision("waiting for leader to bootstrap", tuple(actions))
         leader = cluster.leader_member
         if leader is not None and cluster.leader is not None:
             source = _clone_source(cluster, me)
@@ -232,6 +235,10 @@ def _decide(obs: Observation) -> Decision:
             actions.append(_act("clone", target))
             return Decision(f"bootstrapped from {kind} '{target}'", tuple(actions),
                             notes=(f"trying to bootstrap from {kind} '{target}'",))
+        if obs.settings.clone_without_leader and cluster.initialize != "":
+            # No one to copy from, but a method restores from backups (Patroni: no_leader).
+            return Decision("bootstrapped (without leader)", tuple(actions) + (_act("clone"),),
+                            notes=("trying to bootstrap (without leader)",))
         return Decision("waiting for leader to bootstrap", tuple(actions))
 
     if pg.data_dir == "invalid":
@@ -592,6 +599,7 @@ def _unhealthy_cluster(obs: Observation) -> Decision:
         return Decision("probing members before the leader race", (_act("probe_peers"),))
 
     my_pos = pg.wal_position or 0
+    notes: list[str] = []
     for peer in sorted(obs.peers.values(), key=lambda p: p.name):
         if peer.name == me or not peer.reachable:
             continue
@@ -605,6 +613,12 @@ def _unhealthy_cluster(obs: Observation) -> Decision:
         if manual_candidate == me:
             continue
         pos = peer.wal_position or 0
+        if pos > my_pos and allowed is not None and peer.name == cluster.sync.leader:
+            # Synchronous mode: every acknowledged commit reached a sync standby, so what the former
+            # leader has beyond us was never acknowledged. Losing to it would leave no leader for as
+            # long as it stays reachable but cut from etcd (seen in tests/hosts; Patroni ignores it too).
+            notes.append(f"Ignoring the former leader {peer.name} being ahead of us")
+            continue
         if pos > my_pos:
             return lose(f"Wal position of {peer.name} is ahead of my wal position")
         if pos == my_pos and peer.failover_priority > obs.settings.failover_priority:
@@ -619,5 +633,6 @@ def _unhealthy_cluster(obs: Observation) -> Decision:
     acquire = _act("acquire_lock", fail="following new leader after trying and failing to obtain lock")
     cleanup = (_act("clear_failover"),) if fo is not None else ()
     if is_primary:
-        return Decision("acquired session lock as a leader", (acquire,) + cleanup)
-    return Decision("promoted self to leader by acquiring session lock", (acquire,) + cleanup + (_act("promote"),))
+        return Decision("acquired session lock as a leader", (acquire,) + cleanup, notes=tuple(notes))
+    return Decision("promoted self to leader by acquiring session lock", (acquire,) + cleanup + (_act("promote"),),
+                    notes=tuple(notes))

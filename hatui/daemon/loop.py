@@ -23,11 +23,11 @@ from ..dcs import ClusterStore, ClusterWatcher, DCSError, LeaseExpired
 from ..etcd_gateway import EtcdGateway
 from ..events import DEFAULT_CAP
 from ..notbuilt import dynamic_findings
-from . import failsafe, queries, sync
+from . import bootstrap, failsafe, queries, standby_cluster, sync
 from .callbacks import CallbackRunner
 from .decisions import Narrator, callback_recorder
 from .fence import FenceClient
-from .ha import Action, Decision, LocalPostgres, Observation, decide
+from .ha import Action, Decision, LocalPostgres, Observation
 from .member import NodeView, member_data
 from .node import NodeRuntime
 from .peers import probe_members, probe_one
@@ -59,6 +59,7 @@ class Daemon:
         self.last_member_data: dict | None = None
         self.following: str | None = None
         self.rewind_failed_for: str | None = None
+        self.replica_tl_seen: tuple[str | None, int] | None = None  # see queries.replica_timeline
         self.applied_config_revision = -1
         self.requests: "queue.Queue[Request]" = queue.Queue()
         self.wake = threading.Event()
@@ -212,11 +213,11 @@ class Daemon:
             self._run_scheduled_restart(cluster)
             obs = self._observe(cluster, lock_refreshed)
             obs = failsafe.confirm(self, obs)  # etcd unreachable: may the primary stay up?
-            decision = decide(obs)
+            decision = standby_cluster.decide(obs)  # ha.decide, rewritten in a standby cluster
             if decision.has("probe_peers") and cluster is not None:
                 peers = probe_members(cluster, self.name)
                 obs = replace(obs, cluster=cluster, peers=peers)
-                decision = decide(obs)
+                decision = standby_cluster.decide(obs)
             completed = self._execute(decision, cluster)
             self.narrator.after_cycle(self, decision, obs, cluster, completed)
             self.fence.after_cycle(lock_refreshed, self.view.role in ("primary", "promoted"),
@@ -306,6 +307,7 @@ class Daemon:
             rewind_failed=bool(cluster and self.rewind_failed_for and self.rewind_failed_for == cluster.leader_name),
             now=datetime.now(timezone.utc),
             start_failed=self.start_failed,
+            standby_cluster=standby_cluster.config_of(self.dynamic) is not None,
         )
 
     def _observe_postgres(self) -> LocalPostgres:
@@ -322,6 +324,7 @@ class Daemon:
                 self.view.state = "starting"
                 return LocalPostgres("valid", running=True, role=self._controldata_role(), sysid=pg.sysid(),
                                      following=self.following)
+            s.timeline, self.replica_tl_seen = queries.replica_timeline(self.replica_tl_seen, s)
             self._update_view_from_state(s)
             return LocalPostgres("valid", True, "replica" if s.in_recovery else "primary", s.timeline,
                                  s.wal_position, s.sysid, False, self.following, s.pending_restart)
@@ -356,6 +359,9 @@ class Daemon:
         v = self.view
         v.state = "running"
         v.role = "replica" if s.in_recovery else "primary"
+        if v.role == "replica" and self.following == standby_cluster.REMOTE and \
+                self.cluster is not None and self.cluster.leader_name == self.name:
+            v.role = "standby_leader"
         v.timeline = s.timeline
         v.xlog_location = s.wal_position
         v.receive_lsn = s.receive_lsn if s.in_recovery else None
@@ -449,10 +455,13 @@ class Daemon:
         return m.host, m.port
 
     def _standby_for(self, cluster: Cluster | None, target: str | None):
+        sc, dyn = standby_cluster.config_of(self.dynamic), self.dynamic
         if self.rt.node.tags.nostream:
-            return self.rt.standby_config(None)  # nostream: no WAL streaming at all, as in Patroni
+            return self.rt.standby_config(None, sc, dynamic=dyn)  # nostream: no WAL streaming, as in Patroni
+        if target == standby_cluster.REMOTE:  # a standby leader follows the remote primary
+            return self.rt.standby_config(standby_cluster.remote_address(sc), sc, standby_leader=True, dynamic=dyn)
         addr = self._member_address(cluster, target)
-        standby = self.rt.standby_config(addr)
+        standby = self.rt.standby_config(addr, sc, dynamic=dyn)
         if addr is not None and self.dynamic.use_slots:
             standby = replace(standby, slot_name=slot_name_from_member_name(self.name))
         return standby
@@ -460,7 +469,8 @@ class Daemon:
     def _start(self, mode: str, target: str | None, cluster: Cluster | None) -> bool:
         standby = None if mode == "primary" else self._standby_for(cluster, target)
         self.pg.write_config(self.rt.effective_parameters(self.dynamic), self.rt.pg_hba(self.dynamic), standby)
-        self.following = target if standby is not None and standby.host else None
+        self.following = target if standby is not None and (standby.host or target == standby_cluster.REMOTE) \
+            else None
         self.view.state = "starting"
         self._touch_member(force=True)
         try:
@@ -481,15 +491,15 @@ class Daemon:
         if not self.store.race_initialize():
             log.info("failed to acquire initialize lock")
             return False
-        log.info("trying to bootstrap a new cluster")
+        standby_leader = a.mode == "standby_leader"
+        log.info("trying to bootstrap a new %s", "standby leader" if standby_leader else "cluster")
         self.view.state = "initializing new cluster"
         self._touch_member(force=True)
         try:
-            self.pg.initdb(self.rt.initdb_options)
-            self.pg.write_config(self.rt.effective_parameters(self.rt.bootstrap_dynamic()),
-                                 self.rt.pg_hba(self.rt.bootstrap_dynamic()), None)
-            self.pg.start(timeout=120)
-            self.rt.create_users()
+            if standby_leader:
+                self._bootstrap_standby_leader()
+            else:
+                bootstrap.initialize(self)
             sysid = self.pg.sysid() or ""
             self.store.set_initialize(sysid)
             config = self.rt.bootstrap_dcs()
@@ -498,7 +508,7 @@ class Daemon:
             if not self.store.take_leader(self.name, self.lease):
                 raise RuntimeError("another node took the leader key during bootstrap")
         except Exception as exc:  # noqa: BLE001
-            log.error("bootstrap failed: %s", exc)
+            log.error("bootstrap failed: %s", exc or type(exc).__name__)
             log.info("removing initialize key after failed attempt to bootstrap the cluster")
             try:
                 self.store.cancel_initialize()
@@ -507,27 +517,39 @@ class Daemon:
             try:
                 if self.pg.is_running():
                     self.pg.stop("immediate")
-                self.pg.move_data_dir_aside()
+                if self.pg.data_dir_state() != "missing":  # a failed clone leaves none
+                    self.pg.move_data_dir_aside()
             except Exception as exc2:  # noqa: BLE001
                 log.error("could not move the failed data dir aside: %s", exc2)
             raise FatalError("Failed to bootstrap cluster") from exc
         self.view.state = "running"
-        self.view.role = "primary"
+        self.view.role = "standby_leader" if standby_leader else "primary"
         self.applied_config_revision = -1
         self.callbacks.started("primary")
         return True
 
+    def _bootstrap_standby_leader(self) -> None:
+        """A new standby cluster: copy the remote primary (standby_cluster.create_replica_methods)
+        and follow it; the caller then takes the initialize and leader keys as for any bootstrap."""
+        sc = standby_cluster.config_of(self.rt.bootstrap_dynamic()) or {}
+        log.info("clone from remote member %s", standby_cluster.describe(sc))
+        self.rt.create_replica(standby_cluster.remote_address(sc), sc)
+        self.dynamic = self.rt.bootstrap_dynamic()
+        if not self._start("replica", standby_cluster.REMOTE, None):
+            raise RuntimeError("the standby leader's PostgreSQL did not start")
+
     def _do_clone(self, a: Action, cluster: Cluster | None) -> bool:
-        addr = self._member_address(cluster, a.target)
-        if addr is None:
+        # target None: no member to copy from, only create_replica_methods marked no_leader run.
+        addr = self._member_address(cluster, a.target) if a.target is not None else None
+        if a.target is not None and addr is None:
             log.error("cannot clone: member %s has no address", a.target)
             return False
         self.view.state, self.view.role = "creating replica", "replica"
         self._touch_member(force=True)
         try:
-            self.rt.basebackup(addr)
+            self.rt.create_replica(addr, standby_cluster.config_of(self.dynamic))
         except Exception as exc:  # noqa: BLE001
-            log.error("failed to bootstrap from %s: %s", a.target, exc)
+            log.error("failed to bootstrap %s: %s", f"from {a.target}" if a.target else "(without leader)", exc)
             self.view.state = "stopped"
             return False
         return self._start("replica", cluster.leader_name if cluster else a.target, cluster)
@@ -584,6 +606,13 @@ class Daemon:
 
     def _do_demote(self, a: Action, cluster: Cluster | None) -> bool:
         mode = a.mode or "immediate-nolock"
+        if mode == "demote-cluster":
+            # Primary -> standby leader: a clean stop, then follow the remote primary; the
+            # leader key stays ours (Patroni's demote('demote-cluster')).
+            self.view.state = "stopping"
+            self.pg.stop("fast")
+            self.view.role = "demoted"
+            return self._start("replica", standby_cluster.REMOTE, cluster)
         pg_mode = "fast" if mode in ("offline", "graceful") else "immediate"
         self.view.state = "stopping"
         if pg_mode == "fast":
@@ -613,7 +642,9 @@ class Daemon:
         self.following = a.target
         if changed:
             self.pg.reload()
-            log.info("following %s: primary_conninfo updated, server signaled", a.target)
+            who = a.target if a.target != standby_cluster.REMOTE else \
+                f"the remote primary ({standby_cluster.describe(standby_cluster.config_of(self.dynamic))})"
+            log.info("following %s: primary_conninfo updated, server signaled", who)
             self.callbacks.fire("on_reload", "replica")
         return True
 
@@ -841,7 +872,7 @@ class Daemon:
             return
         standby = self._standby_for(cluster, self.following) if self.view.role != "primary" else None
         if self.view.role == "replica" and self.following is None:
-            standby = self.rt.standby_config(None)
+            standby = self._standby_for(None, None)
         changed = self.pg.write_config(new_params, self.rt.pg_hba(new), standby)
         if not changed:
             log.info("No PostgreSQL configuration items changed, nothing to reload.")
@@ -947,7 +978,7 @@ class Daemon:
         log.info("restarting PostgreSQL (%s)", req.params.get("reason", "requested over the REST API"))
         standby = None if role == "primary" else self._standby_for(cluster, self.following)
         if role != "primary" and standby is None:
-            standby = self.rt.standby_config(None)
+            standby = self._standby_for(None, None)
         self.pg.write_config(self.rt.effective_parameters(self.dynamic), self.rt.pg_hba(self.dynamic), standby)
         try:
             with self._lease_kept("restart"):

@@ -16,6 +16,9 @@ from .. import config as cfg
 from ..config import DynamicConfig, NodeConfig
 from .ha import NodeSettings
 from .postgres import LIBPQ_OPTIONS, Postgres, StandbyConfig, make_conninfo
+from .recovery import replica_params
+from .replica_methods import CloneSource, create_replica, usable_methods
+from .standby_cluster import config_of as standby_cluster_config
 
 
 class NodeRuntime:
@@ -126,6 +129,7 @@ class NodeRuntime:
             remove_data_directory_on_diverged_timelines=self.pg_flag("remove_data_directory_on_diverged_timelines",
                                                                      dynamic),
             replicatefrom=tags.get("replicatefrom") if isinstance(tags.get("replicatefrom"), str) else None,
+            clone_without_leader=self.can_clone_without_leader(standby_cluster_config(dynamic)),
         )
 
     # dynamic configuration -------------------------------------------------------------------
@@ -180,19 +184,54 @@ class NodeRuntime:
             out.insert(0, "local all all trust")
         return out
 
-    def standby_config(self, addr: tuple[str, int] | None) -> StandbyConfig:
-        """How to follow addr; with no address, a standby with no upstream (read-only, waiting)."""
+    def standby_config(
+        self, addr: tuple[str, int] | None, standby_cluster: dict | None = None, standby_leader: bool = False,
+        dynamic: DynamicConfig | None = None,
+    ) -> StandbyConfig:
+        """How to follow addr; with no address, a standby with no upstream (read-only, waiting).
+        Recovery settings come from postgresql.recovery_conf (the node file's, else the cluster
+        config's, as Patroni merges them) and, in a standby cluster, from its section."""
+        sc = standby_cluster or {}
+        shared = (dynamic.data.get("postgresql") if dynamic is not None else None) or {}
+        recovery_conf = self.pgc.get("recovery_conf")
+        if not isinstance(recovery_conf, dict) and isinstance(shared, dict):
+            recovery_conf = shared.get("recovery_conf")
+        params = tuple(replica_params(recovery_conf if isinstance(recovery_conf, dict) else None, sc,
+                                      standby_leader).items())
+        slot = str(sc["primary_slot_name"]) if standby_leader and sc.get("primary_slot_name") else None
         if addr is None:
-            return self.postgres.standby_config("", 0)
-        standby = self.postgres.standby_config(addr[0], addr[1])
+            return dataclasses.replace(self.postgres.standby_config("", 0), recovery=params)
+        standby = self.postgres.standby_config(addr[0], addr[1], slot)
         opts = dict(self.replication_options)
         return dataclasses.replace(standby, sslmode=opts.pop("sslmode", standby.sslmode),
-                                   options=tuple(sorted(opts.items())))
+                                   options=tuple(sorted(opts.items())), recovery=params)
 
     # operations ------------------------------------------------------------------------------
     def basebackup(self, addr: tuple[str, int]) -> None:
         self.postgres.basebackup(addr[0], addr[1], self.replication[0], self.replication[1], timeout=3600,
                                  options=self.replication_options)
+
+    @property
+    def replica_method_settings(self) -> dict[str, dict]:
+        """Each method's section (postgresql.<method>), as Patroni reads it."""
+        return {k: dict(v) for k, v in self.pgc.items() if isinstance(v, dict)}
+
+    def replica_methods(self, standby_cluster: dict | None = None) -> list[str]:
+        """create_replica_methods: the standby cluster's list in a standby cluster, else the node's."""
+        wanted = (standby_cluster or {}).get("create_replica_methods") if standby_cluster else \
+            self.pgc.get("create_replica_methods")
+        return [str(m) for m in wanted] if isinstance(wanted, list) and wanted else ["basebackup"]
+
+    def can_clone_without_leader(self, standby_cluster: dict | None = None) -> bool:
+        return bool(usable_methods(self.replica_methods(standby_cluster), self.replica_method_settings, False))
+
+    def create_replica(self, addr: tuple[str, int] | None, standby_cluster: dict | None = None) -> str:
+        """Make the data directory a copy of addr (or, with None, from a no_leader method)."""
+        source = CloneSource(addr[0], addr[1], self.replication[0], self.replication[1], self.postgres.database,
+                             tuple(sorted((str(k), str(v)) for k, v in self.replication_options.items())))\
+            if addr else None
+        return create_replica(self.postgres, self.scope, self.replica_methods(standby_cluster),
+                              self.replica_method_settings, self.pgc.get("basebackup"), source)
 
     def rewind_conninfo(self, addr: tuple[str, int]) -> str:
         base = self.postgres.rewind_conninfo(addr[0], addr[1])

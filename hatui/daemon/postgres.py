@@ -26,6 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable, Literal, Mapping, Sequence
 
+from hatui.daemon import recovery
 from hatui.osuser import ServerUser, ensure_traversable, server_user
 from hatui.pgbin import find_bin_dir
 from hatui.pgparams import parameter_names
@@ -208,6 +209,8 @@ class StandbyConfig:
     sslmode: str = "prefer"
     # More libpq keywords from authentication.replication (sslcert, sslkey, sslrootcert, channel_binding...).
     options: tuple[tuple[str, str], ...] = ()
+    # Recovery settings beside primary_conninfo (restore_command, ...; see recovery.py).
+    recovery: tuple[tuple[str, str], ...] = ()
 
 
 # --------------------------------------------------------------------------------------------
@@ -257,6 +260,10 @@ class Postgres:
         self.parameters: dict[str, Any] = dict(parameters or {})
         self.pg_hba: list[str] = list(pg_hba) if pg_hba else default_pg_hba(replication[0])
         self.pg_ident: list[str] | None = None  # postgresql.pg_ident lines; None: leave initdb's file
+        # A custom bootstrap's recovery_conf, written while it recovers (bootstrap.py); and whether
+        # the recovery settings a backup tool left in postgresql.auto.conf must be kept.
+        self.bootstrap_recovery: dict[str, str] = {}
+        self.keep_auto_conf_recovery = False
 
     def __repr__(self) -> str:
         return f"Postgres({self.name!r}, {self.data_dir!r}, port={self.port})"
@@ -346,6 +353,12 @@ class Postgres:
             proc.communicate()
             raise PostgresError(f"{program} did not finish within {timeout:g}s and was killed") from None
         return subprocess.CompletedProcess(args, proc.returncode, out, err)
+
+    def run_tool(
+        self, args: list[str], *, env: Mapping[str, str] | None = None, timeout: float | None = None
+    ) -> subprocess.CompletedProcess:
+        """Run an operator's command (replica method, bootstrap script) as the server user."""
+        return self._run(args, timeout=timeout, env=env, messages_in_english=False)
 
     # ---- data directory --------------------------------------------------------------------
 
@@ -545,6 +558,9 @@ class Postgres:
         ]
         for key, value in sorted(self.effective_parameters(parameters).items()):
             lines.append(f"{key} = {conf_value(value)}")
+        if standby is None and self.bootstrap_recovery:
+            lines += ["", "# recovery settings of the custom bootstrap (removed once it is done)"]
+            lines += [f"{k} = {conf_value(v)}" for k, v in sorted(self.bootstrap_recovery.items())]
         if standby is not None and not standby.host:
             lines += ["", "# this node is a standby with no upstream yet (read-only, waiting for a leader)"]
         elif standby is not None:
@@ -557,6 +573,9 @@ class Postgres:
             if standby.slot_name:
                 lines.append(f"primary_slot_name = {conf_value(standby.slot_name)}")
             lines.append("recovery_target_timeline = 'latest'")
+        if standby is not None and standby.recovery:
+            lines += ["", "# recovery settings (postgresql.recovery_conf)"]
+            lines += [f"{k} = {conf_value(v)}" for k, v in standby.recovery]
         return "\n".join(lines) + "\n"
 
     def write_config(
@@ -578,6 +597,8 @@ class Postgres:
             self.pg_hba = list(pg_hba)
         changed = self._keep_base_conf()
         changed |= self._write_file("postgresql.conf", self.render_config(self.parameters, standby))
+        if not self.keep_auto_conf_recovery:
+            changed |= bool(recovery.strip_auto_conf(self.data_dir, self.user.chown))
         hba = ["# Written by hatui: set postgresql.pg_hba in hatui's configuration instead.", *self.pg_hba]
         changed |= self._write_file("pg_hba.conf", "\n".join(hba) + "\n")
         if self.pg_ident is not None:
@@ -840,10 +861,13 @@ class Postgres:
         password: str | None,
         timeout: float | None = None,
         options: Mapping[str, Any] | None = None,
+        extra_args: list[str] | None = None,
     ) -> None:
         """Clone the server at source_host:source_port into our empty data directory.
 
         `options`: libpq keywords (sslmode, sslcert, ...) passed on in pg_basebackup's environment.
+        `extra_args` are extra pg_basebackup arguments (the `basebackup` section); without them the
+        copy starts with a fast checkpoint.
 
         Call write_config() afterwards: the copy carries the source's config files.
         """
@@ -858,7 +882,8 @@ class Postgres:
         if password:
             env["PGPASSWORD"] = password
         args = [
-            self._bin("pg_basebackup"), "-D", self.data_dir, "-X", "stream", "-c", "fast",
+            self._bin("pg_basebackup"), "-D", self.data_dir, "-X", "stream",
+            *(extra_args if extra_args is not None else ["-c", "fast"]),
             "-h", source_host, "-p", str(source_port), "-U", user, "-w",
         ]
         extra = " ".join(f"{k}={v}" for k, v in sorted((options or {}).items()) if k != "sslpassword")

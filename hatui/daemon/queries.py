@@ -145,6 +145,25 @@ def fetch_state(pg: Postgres) -> PgState:
         return PgState(running=pg.is_running(), error=_first_line(exc))
 
 
+def replica_timeline(seen: tuple[str | None, int] | None,
+                     st: PgState) -> tuple[int | None, tuple[str | None, int] | None]:
+    """(the standby's timeline, what to remember for the next call).
+
+    A running standby's timeline is its walreceiver's `received_tli` while it streams, else its
+    last checkpoint's. After its upstream switched timelines the checkpoint lags until the next
+    restartpoint, so the moment the upstream stops (the leader's PostgreSQL fenced or killed) the
+    timeline seemed to fall back from 2 to 1, and the HA core, seeing a WAL position past the
+    switch to 2 on "timeline 1", stopped a healthy replica to rewind it just before it would be
+    promoted. A standby never goes back to an older timeline while its postmaster runs: keep the
+    newest one seen for this postmaster (its start time tells a restart).
+    """
+    if not st.in_recovery or st.timeline is None:
+        return st.timeline, None
+    if seen is not None and seen[0] == st.postmaster_start_time and seen[1] > st.timeline:
+        return seen[1], seen
+    return st.timeline, (st.postmaster_start_time, st.timeline)
+
+
 def _query_state(conn: psycopg.Connection) -> PgState:
     (in_recovery, wal_tli, ckpt_tli, flush, receive, replay, paused, replay_ts,
      version, started, sysid) = conn.execute(_STATE_SQL).fetchone()

@@ -216,10 +216,12 @@ class SlotKeeper:
     # ---- what the loop calls -----------------------------------------------------------------
     def sync(self, cluster: Cluster | None) -> None:
         d = self.d
-        if cluster is None or not d.dcs_ok or d.view.state != "running" or d.view.role not in ("primary", "replica"):
+        if cluster is None or not d.dcs_ok or d.view.state != "running" or \
+                d.view.role not in ("primary", "replica", "standby_leader"):
             return
         dyn = d.dynamic
-        leader = cluster.leader_name == d.name and d.view.role == "primary"
+        # A standby cluster's leader keeps its members' physical slots, as a primary does (Patroni).
+        leader = cluster.leader_name == d.name and d.view.role in ("primary", "standby_leader")
         role = "primary" if leader else "replica"
         if role == "replica" and d.view.role == "primary":
             return  # a primary without the lock is being demoted; leave its slots alone
@@ -227,6 +229,8 @@ class SlotKeeper:
             self.rows = self.read()
             wants = wanted_slots(cluster, d.name, role, d.rt.settings().nofailover, dyn.use_slots,
                                  dyn.member_slots_ttl, dyn.slots)
+            if d.view.role == "standby_leader":  # PostgreSQL 15 makes no logical slot on a standby
+                wants = {n: w for n, w in wants.items() if w.type == "physical"}
             if not dyn.use_slots:
                 self.published = {}
                 return

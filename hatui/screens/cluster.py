@@ -19,7 +19,7 @@ from ..widgets.banner import ClusterSummary, ConnectionBanner
 from ..widgets.cluster_list import ClusterList
 from ..widgets.lag_sparkline import LagPanel
 from ..widgets.log_pane import LogPanes
-from ..widgets.member_table import MemberTable
+from ..widgets.member_table import NARROW_WIDTH, MemberTable
 from ..widgets.palette import HealthPalette
 from ..widgets.why_pane import WhyPane
 from .keymap import WRITE_ACTIONS, bindings_for
@@ -27,6 +27,9 @@ from .member_detail import MemberDetailScreen
 
 if TYPE_CHECKING:
     from .console_app import ConsoleApp
+
+
+SHORT_HEIGHT = 32  # below this many rows the lag panel hides (the Lag column stays in the table)
 
 
 class FilterInput(Input):
@@ -70,6 +73,22 @@ class ClusterScreen(Screen[None]):
     def on_unmount(self) -> None:
         self.ready = False
 
+    # 80x24 first: below these sizes the screen drops what it can show elsewhere.
+    @property
+    def narrow(self) -> bool:
+        return self.size.width < NARROW_WIDTH
+
+    @property
+    def short(self) -> bool:
+        return self.size.height < SHORT_HEIGHT
+
+    def on_resize(self, _event) -> None:
+        self.set_class(self.narrow, "-narrow")
+        self.set_class(self.short, "-short")
+        if self.ready:
+            self.members_table.set_narrow(self.narrow)
+            self.render_summary()
+
     def _recorded_log_members(self) -> list[str]:
         # A recorded source carries its own log lines: one pane per member it has lines for.
         src = self.app.source
@@ -81,6 +100,9 @@ class ClusterScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#filter").display = False
+        self.set_class(self.narrow, "-narrow")
+        self.set_class(self.short, "-short")
+        self.members_table.set_narrow(self.narrow)
         self.ready = True
         self.set_palette(self.app.palette)
         self.members_table.focus()
@@ -125,9 +147,17 @@ class ClusterScreen(Screen[None]):
 
     def _render_state(self, status_only: bool) -> None:
         app = self.app
-        stale = app.conn.stale
+        stale = app.conn.stale or app.etcd_verdict == "stalled"
+        ev = app.etcd_evidence
         self.query_one(ConnectionBanner).show(
-            app.conn, app.clock(), app.frozen, app.held_updates, app.palette
+            app.conn,
+            app.clock(),
+            app.frozen,
+            app.held_updates,
+            app.palette,
+            etcd=app.etcd_verdict,
+            silent_for=ev.silent_for(app.mono()) if app.source is not None and app.source.live else None,
+            probe_error=ev.last_error,
         )
         table = self.members_table
         table.set_class(stale, "-stale")
@@ -153,8 +183,12 @@ class ClusterScreen(Screen[None]):
         app = self.app
         cluster = app.current_cluster
         remaining = app.lease_remaining.get(cluster.scope) if cluster else None
+        stale = app.conn.stale or app.etcd_verdict == "stalled"
+        rows = app.rows_for(cluster.scope) if cluster else None
         for summary in self.query(ClusterSummary):  # none while shutting down (see render_state)
-            summary.show(cluster, remaining, app.palette, stale=app.conn.stale)
+            summary.show(
+                cluster, remaining, app.palette, stale=stale, rows=rows, compact=self.short, narrow=self.narrow
+            )
 
     def reset_for_scope(self) -> None:
         self.members_table.reset()
@@ -193,6 +227,8 @@ class ClusterScreen(Screen[None]):
         parts = ["Members"]
         if self.app.conn.stale:
             parts.append("STALE (etcd lost)")
+        elif self.app.etcd_verdict == "stalled":
+            parts.append("STALE (etcd stalled)")
         if table.filter_text:
             parts.append(f"filter: {table.filter_text}")
         parts.append(table.sort_label)
@@ -234,6 +270,17 @@ class ClusterScreen(Screen[None]):
         current = self.app.selected_scope
         nxt = scopes[(scopes.index(current) + 1) % len(scopes)] if current in scopes else scopes[0]
         self.app.select_scope(nxt)
+
+    def action_forget_member(self) -> None:
+        """Drop a gone (greyed) member from the table: the only way such a row leaves."""
+        cluster = self.app.current_cluster
+        name = self.selected_member
+        if cluster is None or name is None:
+            return
+        if self.app.forget_member(cluster.scope, name):
+            self.notify(f"{name} is no longer shown.", timeout=3)
+        else:
+            self.notify(f"{name} still has a member key: only a gone member can be forgotten.", timeout=3)
 
     def action_switchover(self) -> None:
         self.app.start_switchover()

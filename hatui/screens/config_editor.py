@@ -125,7 +125,15 @@ def is_error(issue: Any) -> bool:
 
 
 class ConfigEditorScreen(Screen[str | None]):
-    """Dismisses with the saved YAML text, or None when cancelled."""
+    """Dismisses with the saved YAML text, or None when cancelled.
+
+    It owns the keyboard like a modal (`is_modal`): no app or console key reaches the screen behind
+    it, even after Esc has moved the focus out of the text. Leaving with unsaved changes asks.
+    """
+
+    @property
+    def is_modal(self) -> bool:
+        return True
 
     BINDINGS = [
         Binding("ctrl+s", "save", "Save"),
@@ -219,8 +227,23 @@ class ConfigEditorScreen(Screen[str | None]):
         else:
             self.action_cancel()
 
+    @property
+    def changed(self) -> bool:
+        return self.text != self.initial_yaml
+
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        if not self.changed:
+            self.dismiss(None)
+            return
+        self.app.push_screen(
+            ConfirmScreen(
+                "Discard your changes?",
+                "You edited the configuration and did not save it. Leaving throws the edits away; "
+                "nothing is written.",
+                confirm_label="Discard",
+            ),
+            callback=lambda ok: ok and self.dismiss(None),
+        )
 
     def action_save(self) -> None:
         if self._timer is not None:  # the text may have changed since the last validation

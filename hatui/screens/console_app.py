@@ -22,12 +22,20 @@ class ConsoleApp(Protocol):
     source: Any  # the data source (etcd, or a recording)
     palette: HealthPalette
     conn: Any  # app.ConnStatus
+    etcd_evidence: Any  # widgets.health.EtcdEvidence: when etcd last answered the console's probe
 
     @property
     def namespace_mode(self) -> bool: ...
 
     @property
     def current_cluster(self) -> Cluster | None: ...
+
+    @property
+    def etcd_verdict(self) -> str: ...  # ok | stalled | unknown (widgets.health)
+
+    def mono(self) -> float: ...
+
+    def forget_member(self, scope: str, name: str) -> bool: ...
 
     # what the screens tell the app
     def build_panel(self) -> Any: ...

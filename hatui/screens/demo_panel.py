@@ -32,8 +32,11 @@ DEMO_KEYS: tuple[KeyAction, ...] = (
     KeyAction("t", "tour", "Tour: next step"),
     KeyAction("T", "tour_back", "Tour: previous step", footer=False),
     KeyAction("a", "tour_do", "Tour: do this step", writes=True, footer=False),
+    KeyAction("v", "toggle_panel", "Demo panel: one line / full", footer=False),
 )
-THEME_KEY = KeyAction("ctrl+t", "demo_theme", "Theme (dark/light/16 colours)", footer=False, display="ctrl+t")
+# Below this many terminal rows the panel is a strip (one line per node and one for the tour), so
+# every member row stays visible; `v` opens it in full.
+STRIP_BELOW_HEIGHT = 40
 TALK_TIMING = {"ttl": 60, "loop_wait": 5, "retry_timeout": 27}
 
 
@@ -45,6 +48,9 @@ class DemoPanel(Static):
         max-height: 16;
         border-top: solid $accent;
         padding: 0 1;
+        /* The footer is docked to the bottom too, and docked widgets overlap: without this line
+           of margin the footer covered the panel's last line (the end of every tour step). */
+        margin-bottom: 1;
     }
     """
 
@@ -53,7 +59,9 @@ class DemoPanel(Static):
         self.rt = runtime
         self.tour_index: int | None = None
         self.tour_victim: str | None = None
+        self.tour_targets: dict[str, str] = {}  # step key -> the member it was about when shown
         self.last_message = ""
+        self.expanded: bool | None = None  # None: by terminal size (STRIP_BELOW_HEIGHT)
 
     # --- rendering ---------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -63,7 +71,52 @@ class DemoPanel(Static):
     def refresh_view(self) -> None:
         self.update(self.render_text())
 
+    @property
+    def strip(self) -> bool:
+        if self.expanded is not None:
+            return not self.expanded
+        return self.app.size.height < STRIP_BELOW_HEIGHT
+
+    def action_toggle_panel(self) -> None:
+        self.expanded = self.strip
+        self.refresh_view()
+
+    def strip_text(self) -> Text:
+        """The 80x24 form: one line per node, one for the load or the tour step."""
+        t = Text(no_wrap=True, overflow="ellipsis")
+        for s in self.rt.states():
+            style = {"running": "green", "frozen": "yellow bold", "not started": "dim"}.get(s.daemon, "red bold")
+            t.append(f"{s.name} ", "bold")
+            t.append(f"daemon {s.daemon}", style)
+            t.append(" · PG ")
+            t.append("up" if s.postgres_pid else "down", "green" if s.postgres_pid else "dim")
+            t.append("   ")
+        load = self.rt.load.stats()
+        if load.running:
+            t.append(f"· load {load.per_second:.0f}/s {load.errors} err", "green" if load.per_second else "red bold")
+        step = self.current_step()
+        t.append("\n")
+        if step is not None and self.tour_index is not None:
+            t.append(f"tour {self.tour_index + 1}/{len(self.steps())} {step.title}", "bold reverse")
+            t.append(" v: read it · t next" + (f" · a: {step.do}" if step.do else ""), "dim")
+        else:
+            t.append("demo: k kill daemon · K kill PG · z freeze · g start · d write · L load · t tour · v more",
+                     "dim")
+        return t
+
     def render_text(self) -> Text:
+        if self.strip:
+            return self.strip_text()
+        step = self.current_step()
+        if step is not None and self.tour_index is not None and self.app.size.height < STRIP_BELOW_HEIGHT:
+            # Opened with v on a short terminal: the step's whole text, under the one-line strip.
+            t = self.strip_text()
+            t.no_wrap = False
+            t.append(f"\ntour {self.tour_index + 1}/{len(self.steps())}: {step.title}", "bold reverse")
+            t.append(" v: one line" + (f" · a: {step.do}" if step.do else ""), "dim")
+            for line in step.lines:
+                t.append("\n  " + line)
+            return t
         t = Text()
         t.append(" demo ", "bold reverse")
         t.append("  on the selected member: k kill -9 daemon · K kill -9 PostgreSQL · z freeze/resume · "
@@ -98,12 +151,13 @@ class DemoPanel(Static):
         t.append("\n")
         if self.rt.events:
             t.append("last ", "bold")
-            t.append(self.rt.events[-1][1][:160])
+            t.append(self.rt.events[-1][1][: max(20, self.size.width - 8)])
         step = self.current_step()
         if step is not None and self.tour_index is not None:
             total = len(self.steps())
             t.append(f"\ntour {self.tour_index + 1}/{total}: {step.title}", "bold reverse")
-            t.append("   t next · T back" + (f" · a: {step.do}" if step.do else ""), "dim")
+            t.append("   t next · T back" + (f" · a: {step.do}" if step.do else "")
+                     + (" · v: one line" if self.expanded else ""), "dim")
             for line in step.lines:
                 t.append("\n  " + line)
         return t
@@ -176,10 +230,6 @@ class DemoPanel(Static):
                             title="load")
         self.refresh_view()
 
-    def action_demo_theme(self) -> None:
-        # The command palette sends keys that are not the console's own to the panel.
-        self.app.action_demo_theme()  # type: ignore[attr-defined]
-
     # --- the tour ---------------------------------------------------------------------------------
     def context(self) -> TourContext:
         cluster = self.app.current_cluster  # type: ignore[attr-defined]
@@ -194,6 +244,8 @@ class DemoPanel(Static):
             retry_timeout=cfg.retry_timeout if cfg else 10,
             victim=self.tour_victim,
             config_path=str(self.rt.cluster.nodes[0].config_path),
+            stopped=self._stopped_member(),
+            targets=dict(self.tour_targets),
         )
 
     def steps(self) -> list[TourStep]:
@@ -211,29 +263,45 @@ class DemoPanel(Static):
             self.tour_index = 0
         elif self.tour_index + 1 >= total:
             self.tour_index = None
+            self.tour_targets.clear()
         else:
             self.tour_index += 1
+        self._pin_target()
         self.refresh_view()
 
     def action_tour_back(self) -> None:
         if self.tour_index:
             self.tour_index -= 1
+        self._pin_target()
         self.refresh_view()
+
+    def _pin_target(self) -> None:
+        """A step that acts on the leader keeps the member it named when it was first shown."""
+        step = self.current_step()
+        leader = self.context().leader
+        if step is not None and step.key in ("failover", "freeze") and leader and step.key not in self.tour_targets:
+            self.tour_targets[step.key] = leader
 
     def action_tour_do(self) -> None:
         step = self.current_step()
         if step is None or step.do is None:
             self.app.notify("Nothing to do on this step (t: next step).", title="tour")
             return
+        self._pin_target()
         c = self.context()
         if step.key == "failover":
-            if c.leader is None:
+            target = c.target("failover")
+            if target is None:
                 self.app.notify("There is no leader right now; wait for one.", severity="warning", title="tour")
                 return
-            self.tour_victim = c.leader
-            self._run("kill -9 daemon", lambda: self.rt.kill_daemon(c.leader))
+            self.tour_victim = target
+            self._run("kill -9 daemon", lambda: self.rt.kill_daemon(target))
         elif step.key == "splitbrain":
-            self._run("write a row", lambda: self.rt.write_row(c.victim or self._stopped_member() or "leader"))
+            old = c.victim or c.stopped
+            if old is None:
+                self.app.notify("No old leader yet: do the failover step first.", severity="warning", title="tour")
+                return
+            self._run("write a row", lambda: self.rt.write_row(old))
         elif step.key == "rejoin":
             target = c.victim or self._stopped_member()
             if target is None:
@@ -247,10 +315,11 @@ class DemoPanel(Static):
         elif step.key == "timing":
             self._patch_config(dict(TALK_TIMING))
         elif step.key == "freeze":
-            if c.leader is None:
+            frozen = c.target("freeze")
+            if frozen is None:
                 self.app.notify("There is no leader right now.", severity="warning", title="tour")
                 return
-            self._run("freeze/resume", lambda: self.rt.toggle_freeze(c.leader))
+            self._run("freeze/resume", lambda: self.rt.toggle_freeze(frozen))
         elif step.key == "load":
             self.action_load()
 
@@ -283,10 +352,6 @@ class DemoApp(HatuiApp):
             **kwargs,
         )
         self.runtime = runtime
-        # `t` is the tour here (as in the issue); the theme moves to ctrl+t.
-        self.action_table = [a for a in self.action_table if a.action != "cycle_theme"] + [THEME_KEY]
-        self.bind(THEME_KEY.key, THEME_KEY.action, description=THEME_KEY.description, show=False,
-                  key_display=THEME_KEY.display)
 
     @property
     def panel(self) -> DemoPanel | None:
@@ -301,13 +366,6 @@ class DemoApp(HatuiApp):
         if self.runtime.stop_requested.is_set():
             self.exit()
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "cycle_theme":
-            return False  # its key `t` falls through to the tour
-        return super().check_action(action, parameters)
-
-    def action_demo_theme(self) -> None:
-        self.action_cycle_theme()
 
     def action_help_quit(self) -> None:
         # Ctrl-C in the demo quits (and so stops the cluster), as people expect of a demo.

@@ -12,17 +12,21 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from ..widgets.health import HEALTHY_DEFINITION
 from .keymap import KeyAction
 
 MARKERS = (
     ("★", "leader (holds the leader lock)"),
     ("●", "running / streaming replica"),
+    ("⚠", "its REST API does not answer the console (time since its last answer shown)"),
+    ("⏳", "leader not renewing its lease (the countdown to its expiry shown)"),
+    ("○", "gone: its member key expired; kept, greyed, with what its probes still say"),
     ("▲", "lagging more than maximum_lag_on_failover"),
     ("◌", "starting, stopping, restarting or being re-created"),
     ("✗", "stopped or crashed; in Failover: may not take over (reason shown below the table)"),
     ("⟳ *", "pending restart (a changed setting needs a PostgreSQL restart)"),
     ("❚❚", "paused: maintenance mode, no automatic failover"),
-    ("STALE", "etcd is unreachable: the figures are the last ones received"),
+    ("STALE", "etcd is unreachable or stalled: the figures are the last ones received"),
 )
 
 
@@ -63,6 +67,8 @@ class HelpScreen(ModalScreen[None]):
                 Text("\nMarkers (colour is only a second cue)", style="bold"), classes="help-heading"
             )
             yield Static(marker_table())
+            yield Static(Text("\nWhat \"healthy\" means", style="bold"), classes="help-heading")
+            yield Static(Text(HEALTHY_DEFINITION))
             yield Static(
                 Text(
                     "\nctrl+p opens the command palette: every action above, plus "

@@ -23,6 +23,7 @@ class KeyAction:
     footer: bool = True  # shown in the footer (help and palette always list it)
     where: str = "app"  # "app": works on every screen; "screen": only on the cluster screen
     display: str | None = None  # key as printed in help when the key name is not what you type
+    short: str | None = None  # the footer's label, when the description is too long for 80 columns
 
     @property
     def key_label(self) -> str:
@@ -32,23 +33,25 @@ class KeyAction:
 ACTIONS: tuple[KeyAction, ...] = (
     KeyAction("q", "quit", "Quit"),
     KeyAction("question_mark", "help", "Help", display="?"),
-    KeyAction("f", "freeze", "Freeze display", display="f"),
+    KeyAction("f", "freeze", "Freeze display", display="f", short="Freeze"),
     KeyAction("slash", "filter", "Filter", where="screen", display="/"),
-    KeyAction("s", "sort", "Sort (next column)", where="screen"),
+    KeyAction("s", "sort", "Sort (next column)", where="screen", short="Sort"),
     KeyAction("S", "sort_reverse", "Reverse sort", footer=False, where="screen"),
     KeyAction("enter", "member_detail", "Member detail", where="screen"),
-    KeyAction("h", "history", "Timeline history"),
-    KeyAction("v", "events", "Event timeline (what happened and why)", footer=False),
+    KeyAction("h", "history", "Timeline history", short="History"),
+    KeyAction("v", "events", "Event timeline (what happened and why)", footer=False, short="Events"),
     KeyAction("l", "next_log", "Next log pane", footer=False, where="screen"),
     KeyAction("c", "next_cluster", "Next cluster", footer=False, where="screen"),
-    KeyAction("t", "cycle_theme", "Theme (dark/light/16 colours)", footer=False),
+    KeyAction("delete", "forget_member", "Forget a gone member (greyed row)", footer=False, where="screen", display="del"),
+    # ctrl+t, not t: one meaning per key in the console and the demo, where t is the tour.
+    KeyAction("ctrl+t", "cycle_theme", "Theme (dark/light/16 colours)", footer=False, display="ctrl+t"),
     KeyAction("e", "edit_config", "Edit config", writes=True),
     KeyAction("w", "switchover", "Switchover", writes=True, where="screen"),
     KeyAction("F", "failover", "Failover", writes=True, footer=False, where="screen"),
-    KeyAction("r", "restart", "Restart member", writes=True, where="screen"),
+    KeyAction("r", "restart", "Restart member", writes=True, where="screen", short="Restart"),
     KeyAction("R", "reload", "Reload member", writes=True, footer=False, where="screen"),
     KeyAction("i", "reinit", "Reinit member", writes=True, footer=False, where="screen"),
-    KeyAction("p", "pause", "Pause (maintenance mode)", writes=True, where="screen"),
+    KeyAction("p", "pause", "Pause (maintenance mode)", writes=True, where="screen", short="Pause"),
     KeyAction("u", "resume", "Resume (leave maintenance)", writes=True, footer=False, where="screen"),
     KeyAction("ctrl+p", "command_palette", "Command palette", footer=False, display="ctrl+p"),
 )
@@ -62,7 +65,7 @@ def bindings_for(where: str, actions: Iterable[KeyAction] = ACTIONS) -> list[Bin
     for a in actions:
         if a.where != where or a.action == "command_palette":
             continue  # the palette key is the App's own COMMAND_PALETTE_BINDING
-        out.append(Binding(a.key, a.action, a.description, show=a.footer, key_display=a.display))
+        out.append(Binding(a.key, a.action, a.short or a.description, show=a.footer, key_display=a.display))
     return out
 
 

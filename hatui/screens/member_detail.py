@@ -96,8 +96,10 @@ class MemberDetailScreen(Screen[None]):
         title.append(f" in {self.scope}")
         if m is None:
             title.append(" · no longer in the cluster (member key gone)", "bold red")
+            if row is not None:
+                title.append(f" · {row.state_text}")
         elif row is not None:
-            title.append(f" · {row.marker} {row.role} · {row.state}")
+            title.append(f" · {row.marker} {row.role} · {row.state_text}")
             if row.is_leader:
                 title.append(" · holds the leader lock")
             elif row.eligible:

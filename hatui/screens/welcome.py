@@ -11,18 +11,26 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 
+# Each suggestion is a command line that works as typed (tests/tui/test_console_safety.py parses
+# every one with the real `hatui` option parser).
+SUGGESTIONS: tuple[tuple[str, str], ...] = (
+    ("hatui --etcd 10.0.0.1:2379", "every cluster under /service on that etcd"),
+    ("hatui --etcd 10.0.0.1:2379 --namespace /db", "every cluster under another namespace"),
+    ("hatui -c /etc/patroni/postgres0.yml", "the cluster (scope) and etcd of a node's config file"),
+    ("hatui --etcd 10.0.0.1:2379 --read-only", "look, never write"),
+)
+
+
 def welcome_text(tried: str) -> Text:
     t = Text()
     t.append("No etcd to watch.\n\n", "bold")
     t.append(f"No etcd endpoint was given, and nothing answers on {tried}.\n\n")
     t.append("Point the console at a cluster:\n", "bold")
-    t.append("  hatui --etcd 10.0.0.1:2379 -c batman        ", "bold")
-    t.append("one cluster (scope batman)\n")
-    t.append("  hatui --etcd 10.0.0.1:2379 -n /service       ", "bold")
-    t.append("every cluster under a namespace\n")
-    t.append("  hatui -c batman --read-only                  ", "bold")
-    t.append("look, never write\n\n")
-    t.append("Or try it on this machine with a private etcd and two PostgreSQL nodes:\n", "bold")
+    width = max(len(cmd) for cmd, _ in SUGGESTIONS) + 2
+    for cmd, what in SUGGESTIONS:
+        t.append(f"  {cmd:<{width}}", "bold")
+        t.append(f"{what}\n")
+    t.append("\nOr try it on this machine with a private etcd and two PostgreSQL nodes:\n", "bold")
     t.append("  hatui demo\n\n", "bold")
     t.append("Press q to quit.", "dim")
     return t

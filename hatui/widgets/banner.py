@@ -13,8 +13,9 @@ from rich.text import Text
 from textual.widgets import Static
 
 from ..cluster import Cluster
+from .health import human_age
 from .palette import DARK, HealthPalette
-from .rows import human_bytes
+from .rows import HEALTHY_ROWS, MemberRow, human_bytes
 
 
 @dataclass(frozen=True)
@@ -58,11 +59,27 @@ class ConnectionBanner(Static):
         frozen: bool = False,
         held: int = 0,
         pal: HealthPalette = DARK,
+        etcd: str = "ok",
+        silent_for: float | None = None,
+        probe_error: str = "",
     ) -> None:
+        """`etcd` is the probe's verdict (widgets.health.EtcdEvidence): ok, stalled or unknown."""
         text = Text()
-        if status.state == "ok":
-            text.append("● etcd ", pal.ok)
+        stalled = status.state == "ok" and etcd == "stalled"
+        if stalled:
+            # The watch says nothing, the probe gets no answer: the view may be out of date.
+            text.append("◐ etcd STALLED", pal.bad)
+            text.append(f" {status.endpoint}: no answer for {human_age(silent_for)}")
+            if probe_error:
+                text.append(f" ({probe_error})")
+            text.append(". Data shown is as of ")
+            text.append(_clock(status.data_as_of), pal.bad)
+            text.append(".")
+        elif status.state == "ok":
+            text.append("● etcd ", pal.ok if etcd == "ok" else pal.warn)
             text.append(f"{status.endpoint} connected · revision {status.revision}")
+            if etcd == "ok" and silent_for is not None:
+                text.append(f" · answered {human_age(silent_for)} ago")
             if status.data_as_of:
                 text.append(f" · last change {_clock(status.data_as_of)}")
         elif status.state == "recorded":
@@ -88,12 +105,37 @@ class ConnectionBanner(Static):
             text.append("   ❚❚ DISPLAY FROZEN", pal.warn)
             text.append(f" (f to follow again; {held} update{'s' if held != 1 else ''} waiting)")
         # Fixed heights (1, or 2 when lost): no layout pass for the per-revision text change.
-        relayout = self.has_class("-lost") != (status.state == "lost")
-        self.set_class(status.state == "lost", "-lost")
+        bad = status.state == "lost" or stalled
+        relayout = self.has_class("-lost") != bad
+        self.set_class(bad, "-lost")
         self.set_class(frozen, "-frozen")
         if text != self._last:
             self._last = text
             self.update(text, layout=relayout)
+
+
+def health_line(
+    cluster: Cluster, rows: list[MemberRow] | None, lease_remaining: int | None, pal: HealthPalette
+) -> Text:
+    """'● healthy: …' only when every row's evidence says so (HEALTHY_DEFINITION); otherwise
+    what is wrong or unknown, worst first, in a few words per member."""
+    text = Text()
+    if rows is None:
+        text.append("? health unknown", pal.warn)
+        text.append(": no evidence from the members yet")
+        return text
+    bad = [r for r in rows if r.health not in HEALTHY_ROWS]
+    if not bad and lease_remaining is not None:
+        n = len(rows)
+        text.append("● healthy", pal.ok)
+        text.append(f": {n} member{'s' if n != 1 else ''}, leader {cluster.leader_name}, all answering")
+        return text
+    text.append("▲ not healthy", pal.bad if any(r.health != "gone" for r in bad) else pal.warn)
+    parts = [f"{r.name} {r.state_text or r.state}" for r in bad]
+    if lease_remaining is None and cluster.leader_name:
+        parts.append("leader lease unknown")
+    text.append(": " + "; ".join(parts))
+    return text
 
 
 def lease_bar(remaining: int | None, ttl: int, width: int = 10) -> str:
@@ -104,7 +146,9 @@ def lease_bar(remaining: int | None, ttl: int, width: int = 10) -> str:
 
 
 class ClusterSummary(Static):
-    """Three lines: the cluster and its leader's lease, the timings, its overall health in words."""
+    """The cluster and its leader's lease, its health in words, then the timings: one line each,
+    never wrapped (a narrow terminal cuts the end of a line, never a whole line). `compact`
+    (a short terminal) leaves out the timings line."""
 
     _last: Text | None = None
 
@@ -118,7 +162,12 @@ class ClusterSummary(Static):
         lease_remaining: int | None,
         pal: HealthPalette = DARK,
         stale: bool = False,
+        rows: list[MemberRow] | None = None,
+        compact: bool = False,
+        narrow: bool = False,
     ) -> None:
+        """`rows` (the members' rows, with the console's evidence) decide "healthy"; without them
+        the summary never says healthy."""
         if cluster is None:
             self.update(Text("No cluster selected yet: waiting for data from etcd.", style="dim"))
             return
@@ -141,7 +190,8 @@ class ClusterSummary(Static):
             else:
                 style = pal.bad if lease_remaining <= max(1, ttl // 3) else ""
                 line1.append(f" · lease {lease_remaining:>2}s of {ttl}s ", style)
-                line1.append(lease_bar(lease_remaining, ttl), style or pal.ok)
+                if not narrow:
+                    line1.append(lease_bar(lease_remaining, ttl), style or pal.ok)
         timings = Text(style="dim")
         if cfg:
             timings.append(
@@ -171,11 +221,7 @@ class ClusterSummary(Static):
         if pending:
             line2.append(f"⟳ pending restart: {', '.join(pending)} ", pal.warn)
         if not line2.plain.strip():
-            line2.append("● healthy", pal.ok)
-            line2.append(
-                f": {len(cluster.members)} member{'s' if len(cluster.members) != 1 else ''},"
-                f" leader {cluster.leader_name}"
-            )
+            line2.append_text(health_line(cluster, rows, lease_remaining, pal))
         sync = cluster.sync
         if cfg and cfg.synchronous_mode != "off" and sync.leader:
             # Who may be promoted without losing an acknowledged commit (hatui/daemon/sync.py).
@@ -183,7 +229,15 @@ class ClusterSummary(Static):
             line2.append(f" · ⇉ sync: {names}", pal.info)
             if sync.quorum and sync.sync_standby:
                 line2.append(f" (promotion needs {sync.quorum + 1} of them)", pal.info)
-        text = Text("\n").join([line1, timings, line2])
+        lines = [line1, line2] if compact else [line1, line2, timings]
+        for line in lines:
+            line.no_wrap = True
+            line.overflow = "ellipsis"
+        text = Text("\n").join(lines)
+        text.no_wrap = True
+        text.overflow = "ellipsis"
+        if self.styles.height is None or self.styles.height.value != len(lines):
+            self.styles.height = len(lines)
         if text != self._last:
             self._last = text
-            self.update(text, layout=False)  # fixed height: no layout pass
+            self.update(text, layout=False)

@@ -21,6 +21,13 @@ class TourContext:
     retry_timeout: int = 10
     victim: str | None = None  # the member whose daemon the tour killed
     config_path: str = "postgres0.yml"
+    stopped: str | None = None  # a member whose daemon is not running now
+    # step key -> the member the step was about when it was first shown: a step keeps its target
+    # after its own action moved the leadership (`a` twice on "freeze" resumes the same daemon).
+    targets: dict[str, str] = field(default_factory=dict)
+
+    def target(self, step: str) -> str | None:
+        return self.targets.get(step) or self.leader
 
     @property
     def replicas(self) -> list[str]:
@@ -46,11 +53,16 @@ def _timing_ok(c: TourContext) -> bool:
 
 def build_steps(c: TourContext) -> list[TourStep]:
     leader = c.leader or "(no leader yet)"
-    victim = c.victim or leader
+    killed = c.target("failover") or leader
+    frozen = c.target("freeze") or leader
+    # The old leader of the split-brain and rejoin steps: the one the tour killed, else a member
+    # whose daemon is down now; never the current leader.
+    victim = c.victim or c.stopped or (killed if killed != c.leader else None) or "the old leader"
+    other = next((m for m in c.members if m != killed), "the replica")
     if c.fencing:
         failover_effect = [
             "Unlike Patroni in the talk, hatui runs a fencing guard beside each daemon: it sees the daemon die,",
-            f"stops {leader}'s PostgreSQL at once and releases the leader key, so {c.replica} is promoted within",
+            f"stops {killed}'s PostgreSQL at once and releases the leader key, so {other} is promoted within",
             "seconds. (Start the demo with --no-fencing to see the talk's behaviour: failover after ttl.)",
         ]
         split_effect = [
@@ -60,7 +72,7 @@ def build_steps(c: TourContext) -> list[TourStep]:
     else:
         failover_effect = [
             f"Its PostgreSQL keeps running, unmanaged. The leader key expires after ttl ({c.ttl}s); then",
-            f"{c.replica} takes the key and promotes itself (a new timeline). Watch the lease count down.",
+            f"{other} takes the key and promotes itself (a new timeline). Watch the lease count down.",
         ]
         split_effect = [
             "It accepts it: for a while there are two primaries, and this row never reaches the new leader.",
@@ -75,20 +87,25 @@ def build_steps(c: TourContext) -> list[TourStep]:
             f"it expires after ttl ({c.ttl}s). In another terminal: hatui -c {c.config_path} list",
         ]),
         TourStep("failover", "Automatic failover", [
-            f"Kill -9 the leader's daemon (the talk's ^Z, then kill -9 %1): press a, or select {leader} and press k.",
+            f"Kill -9 the leader's daemon (the talk's ^Z, then kill -9 %1): press a, or select {killed} and press k.",
             *failover_effect,
-            f"The Why pane says why {c.replica} may take over (or why not); v shows the event that says who did, and why.",
-        ], do=f"kill -9 the daemon of {leader}"),
+            "The Why pane says who may take over and why not; press v for the event that says who did, and why.",
+        ], do=f"kill -9 the daemon of {killed}"),
         TourStep("splitbrain", "Split brain", [
             f"Write to the old leader directly, as the talk's `CREATE TABLE splitbrain()`: press a, or select "
             f"{victim} and press d.",
             *split_effect,
         ], do=f"write a row to {victim}"),
-        TourStep("rejoin", "Rewind and rejoin", [
-            f"Start {victim}'s daemon again: press a, or select it and press g. It finds that {leader} holds the lock,",
-            "stops its own PostgreSQL if it still runs as a primary, runs pg_rewind to undo the WAL that diverged,",
-            "and follows the new leader as a replica. Anything written to it after the failover is gone.",
-            "Press v: the event timeline records the rewind; hatui explain says the same in a terminal.",
+        TourStep("rejoin", "Rejoin" if c.fencing else "Rewind and rejoin", [
+            f"Start {victim}'s daemon again: press a, or select it and press g. It finds that {leader} holds the lock.",
+            *([
+                f"The fencing guard had stopped {victim}'s PostgreSQL cleanly before the key was released, so",
+                "nothing diverged: the daemon starts it as a replica and it streams from the new leader (no pg_rewind).",
+            ] if c.fencing else [
+                "Its PostgreSQL still runs as a primary with writes the new leader never saw: the daemon stops it,",
+                "runs pg_rewind to undo the WAL that diverged and follows the new leader. The split-brain row is gone.",
+            ]),
+            "Press v: the event timeline shows what happened; hatui explain says the same in a terminal.",
         ], do=f"start the daemon of {victim}"),
         TourStep("reload", "Edit the config: reload", [
             "The dynamic configuration lives in etcd (the config key) and applies to every member.",
@@ -106,12 +123,12 @@ def build_steps(c: TourContext) -> list[TourStep]:
             "Press a to apply the talk's safe change: ttl 60, loop_wait 5, retry_timeout 27 (60 >= 5 + 54).",
         ], do="set ttl 60, loop_wait 5, retry_timeout 27"),
         TourStep("freeze", "Freeze a daemon", [
-            f"Select {leader} and press z (SIGSTOP: the talk's ^Z). The daemon stops renewing the key; "
-            + ("the fencing guard stops PostgreSQL" if c.fencing else "its PostgreSQL keeps running"),
-            f"{'shortly before the key expires' if c.fencing else 'and'} after ttl {c.replica} is promoted. "
-            "Press z again: the daemon wakes up, sees it lost",
-            "the lock, and rejoins as a replica. The summary counts down the lease time left meanwhile.",
-        ], do=f"freeze or resume the daemon of {leader}"),
+            f"Press a, or select {frozen} and press z (SIGSTOP: the talk's ^Z). The daemon stops renewing the key.",
+            (f"Its fencing guard stops PostgreSQL {c.ttl}s minus the safety margin after the last renewal;"
+             if c.fencing else "Its PostgreSQL keeps running and accepting writes;"),
+            f"when the key expires (ttl {c.ttl}s) another member is promoted. Press a (or z on {frozen}) again:",
+            "the daemon wakes up, sees it lost the lock, and rejoins as a replica. The summary counts the lease down.",
+        ], do=f"freeze or resume the daemon of {frozen}"),
         TourStep("load", "Under load", [
             "Press L for a steady write load (about 50 commits/s); the panel shows commits/s, errors and which",
             "member takes the writes. Repeat the failover with the load on: count the errors, and see whether",

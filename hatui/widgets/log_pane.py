@@ -17,9 +17,10 @@ from pathlib import Path
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import RichLog, Static, TabbedContent, TabPane
+from textual.widgets import Input, RichLog, Static, TabbedContent, TabPane
 
 from .palette import DARK, HealthPalette
 
@@ -168,8 +169,43 @@ class LogTailer:
         self._close()
 
 
+class SearchBox(Input):
+    BINDINGS = [Binding("escape", "close", "Close search")]
+
+    def action_close(self) -> None:
+        self.display = False
+        panes = next((a for a in self.ancestors if isinstance(a, LogPanes)), None)
+        if panes is not None and panes._searching is not None:
+            panes._searching.focus()
+
+
+# The HA loop's routine lines: one or two every loop_wait while nothing happens. Folded by default
+# (a count in the pane's title instead), so what changed is not buried under them.
+ROUTINE_PHRASES = ("no action", "Lock owner:")
+
+
+def routine_key(line: str) -> str | None:
+    """The line's message without its timestamp when it is a routine HA line, else None."""
+    for phrase in ROUTINE_PHRASES:
+        at = line.find(phrase)
+        if at >= 0:
+            return line[at:]
+    return None
+
+
 class LogPane(RichLog):
-    """One member's log. Lines arrive as messages from the tailer thread."""
+    """One member's log. Lines arrive as messages from the tailer thread.
+
+    Keys while it has the focus (tab to it): `/` search, `n` next match, `W` wrap long lines,
+    `A` show every line (unfold the repeated "no action" / "Lock owner" lines) or fold them again.
+    """
+
+    BINDINGS = [
+        Binding("slash", "search", "Search log", key_display="/"),
+        Binding("n", "next_match", "Next match", show=False),
+        Binding("W", "toggle_wrap", "Wrap"),
+        Binding("A", "toggle_fold", "All lines / fold"),
+    ]
 
     class Lines(Message):
         def __init__(self, lines: list[str]) -> None:
@@ -182,16 +218,104 @@ class LogPane(RichLog):
         self.palette: HealthPalette = DARK
         self.frozen = False
         self._held: deque[str] = deque(maxlen=max_lines)
+        self.all_lines: deque[str] = deque(maxlen=max_lines)  # every line, for search and unfold
+        self.shown: list[str] = []  # the lines written to the screen, in order
+        self.fold = True
+        self.folded = 0
+        self._recent_routine: deque[str] = deque(maxlen=2)
+        self.search_text = ""
+        self._match = -1
 
     def add_lines(self, lines: Iterable[str]) -> None:
         if self.frozen:
             self._held.extend(lines)
             return
         for line in lines:
-            self.write(style_log_line(line, self.palette))
+            self.all_lines.append(line)
+            self._show(line)
+        self._title()
+
+    def _show(self, line: str) -> None:
+        key = routine_key(line)
+        if self.fold and key is not None and key in self._recent_routine:
+            self.folded += 1
+            self._last_folded = line[:23]
+            return
+        if key is not None:
+            self._recent_routine.append(key)
+        else:
+            self._recent_routine.clear()
+        self.shown.append(line)
+        if len(self.shown) > self.max_lines:  # type: ignore[operator]
+            del self.shown[: len(self.shown) - self.max_lines]  # type: ignore[operator]
+        self.write(style_log_line(line, self.palette))
+
+    def _title(self) -> None:
+        parts = []
+        if self.fold and self.folded:
+            parts.append(f"{self.folded} repeated routine lines folded, last {getattr(self, '_last_folded', '')}"
+                         " (A: all)")
+        if self.wrap:
+            parts.append("wrap")
+        if self.search_text:
+            parts.append(f"/{self.search_text}")
+        self.border_subtitle = " · ".join(parts)
+
+    def redraw(self) -> None:
+        self.clear()
+        self.shown.clear()
+        self.folded = 0
+        self._recent_routine.clear()
+        for line in self.all_lines:
+            self._show(line)
+        self._title()
+
+    def action_toggle_fold(self) -> None:
+        self.fold = not self.fold
+        self.redraw()
+
+    def action_toggle_wrap(self) -> None:
+        self.wrap = not self.wrap
+        self.redraw()
+
+    def action_search(self) -> None:
+        panes = next((a for a in self.ancestors if isinstance(a, LogPanes)), None)
+        if panes is not None:
+            panes.open_search(self)
+
+    def matches(self) -> list[int]:
+        needle = self.search_text.lower()
+        return [i for i, line in enumerate(self.shown) if needle and needle in line.lower()]
+
+    def search(self, text: str) -> int:
+        """Jump to the first match of `text` from the end (newest first); the number of matches."""
+        self.search_text = text
+        self._match = -1
+        self._title()
+        return self.action_next_match()
+
+    def action_next_match(self) -> int:
+        found = self.matches()
+        if not found:
+            if self.search_text:
+                self.notify(f"Not in this log: {self.search_text}", timeout=2)
+            return 0
+        # Newest first: start at the last match, then go up.
+        older = [i for i in found if self._match < 0 or i < self._match]
+        self._match = (older or found)[-1]
+        self.auto_scroll = False
+        self.scroll_to(y=self._line_y(self._match), animate=False)
+        return len(found)
+
+    def _line_y(self, index: int) -> int:
+        if not self.wrap:
+            return index
+        width = max(1, self.scrollable_content_region.width)
+        return sum(max(1, -(-len(line) // width)) for line in self.shown[:index])
 
     def set_frozen(self, frozen: bool) -> None:
         self.frozen = frozen
+        self.auto_scroll = True
         if not frozen and self._held:
             held = list(self._held)
             self._held.clear()
@@ -215,13 +339,38 @@ class LogPanes(Vertical):
         super().__init__(**kwargs)
         self.members = list(members)
         self.panes: dict[str, LogPane] = {}
+        self._searching: LogPane | None = None
+
+    def open_search(self, pane: LogPane) -> None:
+        box = self.query_one("#log-search", Input)
+        self._searching = pane
+        box.value = pane.search_text
+        box.display = True
+        box.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "log-search":
+            return
+        event.stop()
+        event.input.display = False
+        pane = self._searching
+        if pane is not None:
+            pane.focus()
+            n = pane.search(event.value.strip())
+            if n:
+                self.notify(f"{n} line(s) match; n: next (older) match.", timeout=2)
 
     def compose(self) -> ComposeResult:
+        search = SearchBox(placeholder="search this log (Enter; Esc closes)", id="log-search")
+        search.display = False
+        yield search
         with TabbedContent(id="log-tabs"):
             if not self.members:
                 with TabPane("logs", id="log-none"):
                     yield Static(
-                        "No log files configured: the demo passes each member's log file to the console."
+                        "No log files: start the console with --logs DIR (a directory of <member>.log "
+                        "files), --logs FILE or --logs MEMBER=PATH; -c with a node file on this machine "
+                        "adds that node's log."
                     )
                 return
             for i, member in enumerate(self.members):

@@ -33,6 +33,18 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("tags", "Tags"),
 )
 COLUMN_KEYS = tuple(k for k, _ in COLUMNS)
+# Below NARROW_WIDTH columns (80x24 first) the table keeps what an operator needs in an incident;
+# host, LSNs, timeline, lag time and tags are in the member detail view (Enter).
+NARROW_WIDTH = 120
+NARROW_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("member", "Member"),
+    ("role", "Role"),
+    ("state", "State"),
+    ("lag", "Lag"),
+    ("pending", "⟳"),
+    ("failover", "Failover"),
+)
+NARROW_STATE_WIDTH = 28
 
 
 class Cell(Text):
@@ -49,8 +61,12 @@ def _cell(text: str, style: str = "", sort: Any = None, justify: str | None = No
 
 def row_cells(row: MemberRow, pal: HealthPalette) -> dict[str, Cell]:
     health_style = pal.for_health(row.health)
-    role = f"{row.marker} {row.role}" if row.is_leader else row.role
-    state_text = f"{row.marker} {row.state}" if not row.is_leader else row.state
+    role = f"★ {row.role}" if row.is_leader else row.role
+    # The leader's role cell carries its star; its state cell gets a marker only when the
+    # console's own evidence overrules the key (REST silent, lease not renewed, PostgreSQL down).
+    state_text = (
+        f"{row.marker} {row.state_text}" if not row.is_leader or row.health != "leader" else row.state_text
+    )
     lag_text = human_bytes(row.lag_bytes)
     if row.lagging:
         lag_text = f"▲ {lag_text}"
@@ -61,11 +77,13 @@ def row_cells(row: MemberRow, pal: HealthPalette) -> dict[str, Cell]:
     else:
         failover = _cell("✗ no", pal.bad, sort=1)
     tags = format_tags(row.tags)
+    if row.gone:
+        failover = _cell("✗ no", pal.muted, sort=2)
     return {
-        "member": _cell(row.name, pal.leader if row.is_leader else "", sort=row.name),
+        "member": _cell(row.name, pal.leader if row.is_leader else (pal.muted if row.gone else ""), sort=row.name),
         "host": _cell(row.host, sort=row.host),
         "role": _cell(role, pal.leader if row.is_leader else "", sort=(0 if row.is_leader else 1, row.role)),
-        "state": _cell(state_text, health_style, sort=row.state),
+        "state": _cell(state_text, health_style, sort=row.state_text),
         "tl": _cell("" if row.timeline is None else str(row.timeline), sort=row.timeline, justify="right"),
         "receive_lsn": _cell(format_lsn(row.receive_lsn), sort=row.receive_lsn, justify="right"),
         "replay_lsn": _cell(format_lsn(row.replay_lsn), sort=row.replay_lsn, justify="right"),
@@ -117,10 +135,37 @@ class MemberTable(DataTable):
         self._signatures: dict[str, dict[str, tuple]] = {}
         self._rows: dict[str, MemberRow] = {}
         self.update_count = 0  # cells written since mount: tests use it to prove updates are in place
+        self.narrow = False
+        self.columns_shown: tuple[tuple[str, str], ...] = COLUMNS
+
+    @property
+    def column_keys(self) -> tuple[str, ...]:
+        return tuple(k for k, _ in self.columns_shown)
 
     def on_mount(self) -> None:
-        for key, label in COLUMNS:
+        for key, label in self.columns_shown:
             self.add_column(label, key=key)
+
+    def set_narrow(self, narrow: bool) -> None:
+        """Switch between the full and the narrow column set (rows are rebuilt, cursor kept)."""
+        if narrow == self.narrow:
+            return
+        selected = self.selected_member
+        self.narrow = narrow
+        self.columns_shown = NARROW_COLUMNS if narrow else COLUMNS
+        self.header_height = 1 if narrow else 2  # the narrow labels fit on one line
+        rows = list(self._rows.values())
+        self.clear(columns=True)
+        self._signatures.clear()
+        self._rows.clear()
+        for key, label in self.columns_shown:
+            self.add_column(label, key=key)
+        if self.sort_column not in self.column_keys:
+            self.sort_column, self.sort_reverse = "member", False
+        if rows:
+            self.show(rows)
+        if selected is not None:
+            self.select_member(selected)
 
     # --- selection ------------------------------------------------------------------------------
     @property
@@ -153,16 +198,19 @@ class MemberTable(DataTable):
             self.remove_row(name)
             del self._signatures[name]
             self._rows.pop(name, None)
+        keys = self.column_keys
         for row in rows:
             cells = row_cells(row, self.palette)
+            if self.narrow and cells["state"].cell_len > NARROW_STATE_WIDTH:
+                cells["state"].truncate(NARROW_STATE_WIDTH, overflow="ellipsis")
             sigs = {k: _signature(c) for k, c in cells.items()}
             old = self._signatures.get(row.name)
             if old is None:
-                self.add_row(*(cells[k] for k in COLUMN_KEYS), key=row.name)
-                self.update_count += len(COLUMN_KEYS)
+                self.add_row(*(cells[k] for k in keys), key=row.name)
+                self.update_count += len(keys)
                 resort = True
             else:
-                for key in COLUMN_KEYS:
+                for key in keys:
                     if force or old[key] != sigs[key]:
                         # Re-measure the column only when the text got wider (a layout pass).
                         wider = cells[key].cell_len > self.columns[key].content_width
@@ -214,7 +262,7 @@ class MemberTable(DataTable):
         return f"sorted by {label} {'▼' if self.sort_reverse else '▲'}"
 
     def sort_by(self, column: str, reverse: bool | None = None) -> None:
-        if column not in COLUMN_KEYS:
+        if column not in self.column_keys:
             return
         if reverse is None:
             reverse = (not self.sort_reverse) if column == self.sort_column else False
@@ -222,8 +270,9 @@ class MemberTable(DataTable):
         self._apply_sort()
 
     def next_sort_column(self) -> str:
-        i = COLUMN_KEYS.index(self.sort_column)
-        self.sort_by(COLUMN_KEYS[(i + 1) % len(COLUMN_KEYS)], reverse=False)
+        keys = self.column_keys
+        i = keys.index(self.sort_column) if self.sort_column in keys else -1
+        self.sort_by(keys[(i + 1) % len(keys)], reverse=False)
         return self.sort_column
 
     def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:

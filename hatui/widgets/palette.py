@@ -26,6 +26,9 @@ class HealthPalette:
             "lagging": self.bad,
             "starting": self.warn,
             "stopped": self.bad,
+            "silent": self.bad,
+            "expiring": self.bad,
+            "gone": self.muted,
         }.get(health, self.muted)
 
 

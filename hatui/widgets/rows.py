@@ -13,6 +13,7 @@ from typing import Any
 
 from ..cluster import Cluster, Member, format_lsn, parse_lsn
 from ..eligibility import failover_eligibility
+from .health import answered, human_age, lease_renewing
 
 # A /patroni answer older than this is not used for live positions (the poller re-arms every
 # ~2 s; two missed polls means the node is not answering and the keys are the better source).
@@ -26,6 +27,13 @@ class PatroniSample:
     data: Mapping[str, Any] | None
     fetched_at: float
     error: str | None = None
+    answered_at: float | None = None  # the last time this member's REST API answered (any round)
+    pg_up: bool | None = None  # its PostgreSQL port accepted a connection (None: not probed)
+    pg_error: str = ""
+
+    @property
+    def last_answer(self) -> float | None:
+        return self.fetched_at if self.data is not None else self.answered_at
 
     def fresh(self, now_mono: float) -> bool:
         return self.data is not None and now_mono - self.fetched_at <= PATRONI_FRESH_SECONDS
@@ -45,8 +53,13 @@ HEALTH_MARKERS = {
     "lagging": "▲",
     "starting": "◌",
     "stopped": "✗",
+    "silent": "⚠",  # its REST API does not answer the console
+    "expiring": "⏳",  # a leader whose lease is not being renewed
+    "gone": "○",  # its member key expired; kept until removed on purpose
     "unknown": "?",
 }
+# Row healths that count towards "healthy" (hatui.widgets.health.HEALTHY_DEFINITION).
+HEALTHY_ROWS = frozenset({"leader", "streaming"})
 
 
 @dataclass(frozen=True)
@@ -69,14 +82,21 @@ class MemberRow:
     eligible: bool | None = None  # None for the leader: the question does not apply
     eligibility_reason: str = ""
     live: bool = False  # positions come from a fresh /patroni answer
+    evidence: str = ""  # what the console saw that overrides the key's state ("REST silent 3s")
+    gone: bool = False  # the member key expired: a remembered member, greyed
+    last_seen: float | None = None  # seconds since its key was last in etcd (gone members)
 
     @property
     def marker(self) -> str:
         return HEALTH_MARKERS.get(self.health, "?")
 
+    @property
+    def state_text(self) -> str:
+        return self.evidence or self.state
+
     def search_text(self) -> str:
         tags = " ".join(f"{k}={v}" for k, v in self.tags.items())
-        return f"{self.name} {self.host} {self.role} {self.state} {tags}".lower()
+        return f"{self.name} {self.host} {self.role} {self.state_text} {tags}".lower()
 
 
 def human_bytes(n: int | None) -> str:
@@ -124,14 +144,13 @@ def _host_labels(cluster: Cluster) -> dict[str, str]:
     }
 
 
-def _health(cluster: Cluster, m: Member, lagging: bool) -> str:
-    if m.name == cluster.leader_name:
+def _health(is_leader: bool, state: str, replication_state: str | None, lagging: bool) -> str:
+    if is_leader:
         return (
             "leader"
-            if m.state == "running"
-            else ("stopped" if m.state in ("stopped", "crashed") else "starting")
+            if state == "running"
+            else ("stopped" if state in ("stopped", "crashed") else "starting")
         )
-    state = m.state
     if state in ("stopped", "crashed", "start failed", "stop failed", "restart failed", "initdb failed"):
         return "stopped"
     if state in ("starting", "restarting", "creating replica", "stopping", "initializing new cluster"):
@@ -140,7 +159,36 @@ def _health(cluster: Cluster, m: Member, lagging: bool) -> str:
         return "unknown"
     if lagging:
         return "lagging"
-    return "streaming" if m.replication_state == "streaming" else "running"
+    return "streaming" if replication_state == "streaming" else "running"
+
+
+def _evidence(
+    health: str,
+    sample: PatroniSample | None,
+    now_mono: float,
+    is_leader: bool,
+    renewing: bool | None,
+    lease_remaining: int | None,
+) -> tuple[str, str]:
+    """(health, evidence text): the key's verdict, overruled by what the console itself saw."""
+    notes: list[str] = []
+    if sample is not None and sample.pg_up is False:
+        health = "stopped"
+        notes.append("PostgreSQL down")
+    # The last round got no answer, or no round has answered for a while (a stuck poller): silent.
+    if sample is not None and (sample.data is None or not answered(sample.last_answer, now_mono)):
+        if health != "stopped":
+            health = "silent"
+        last = sample.last_answer
+        notes.append(f"REST silent {human_age(now_mono - last)}" if last is not None else "REST silent")
+    if is_leader and renewing is False:
+        if health not in ("stopped",):
+            health = "expiring"
+        if not notes:
+            notes.append("not renewing")
+    if is_leader and lease_remaining is not None and (notes or renewing is False):
+        notes.append(f"lease {max(0, lease_remaining)}s" if lease_remaining >= 0 else "lease expired")
+    return health, " · ".join(notes)
 
 
 def eligibility(
@@ -156,11 +204,26 @@ def build_rows(
     patroni: Mapping[str, PatroniSample] | None = None,
     now: datetime | None = None,
     now_mono: float = 0.0,
+    lease_remaining: int | None = None,
+    departed: Mapping[str, tuple[Member, float]] | None = None,
+    key_changed: Mapping[str, float] | None = None,
 ) -> list[MemberRow]:
-    """One MemberRow per member, in the cluster's order (by name)."""
+    """One MemberRow per member, in the cluster's order (by name), then the departed ones.
+
+    `lease_remaining` is the leader's lease time left as last read from etcd; `departed` maps the
+    name of a member whose key expired to (its last member data, monotonic time its key was last
+    seen): such a member stays in the table, greyed, with what its own probes still say.
+    `key_changed` (monotonic, per member) says when its key last changed: a /patroni answer
+    fetched before that does not overrule the key's state.
+    """
     patroni = patroni or {}
+    departed = {n: v for n, v in (departed or {}).items() if cluster.member(n) is None}
     hosts = _host_labels(cluster)
     limit = cluster.config.maximum_lag_on_failover if cluster.config else 1048576
+    cfg = cluster.config
+    renewing = lease_renewing(
+        lease_remaining, cfg.ttl if cfg else 30, cfg.loop_wait if cfg else 10
+    )
 
     def live(name: str) -> Mapping[str, Any] | None:
         sample = patroni.get(name)
@@ -174,9 +237,12 @@ def build_rows(
             leader_pos = max(leader_pos or 0, loc)
 
     rows = []
-    for m in cluster.members:
+    members = [(m, None) for m in cluster.members]
+    members += [(m, seen) for _, (m, seen) in sorted(departed.items())]
+    for m, seen in members:
+        gone = seen is not None
         data = live(m.name)
-        is_leader = m.name == cluster.leader_name
+        is_leader = m.name == cluster.leader_name and not gone
         recv, replay = m.receive_lsn, m.replay_lsn
         if recv is None and replay is None and not is_leader:
             recv = replay = m.xlog_location  # 4.0/3.x members publish only xlog_location
@@ -210,10 +276,28 @@ def build_rows(
                 except TypeError:  # naive vs aware timestamps
                     lag_s = None
         lagging = lag is not None and lag > limit
+        sample = patroni.get(m.name)
+        # A fresh REST answer is usually newer than the member key (written once per HA loop).
+        newer = data is not None and sample is not None and (
+            sample.fetched_at > (key_changed or {}).get(m.name, float("-inf"))
+        )
+        state = str(data.get("state") or m.state) if newer and data else m.state
+        repl = data.get("replication_state", m.replication_state) if newer and data else m.replication_state
+        health = _health(is_leader, state, repl, lagging)
+        health, evidence = _evidence(health, sample, now_mono, is_leader, renewing, lease_remaining)
+        if gone:
+            health = "gone"
+            known = []
+            if sample is not None and answered(sample.last_answer, now_mono):
+                known.append(f"REST: {data.get('role', '?')} {state}" if data else "REST answers")
+            if sample is not None and sample.pg_up is not None:
+                known.append("PG up" if sample.pg_up else "PG down")
+            evidence = " · ".join([f"gone, last seen {human_age(now_mono - seen)} ago", *known])
         if is_leader:
             eligible, reason = None, ""
+        elif gone:
+            eligible, reason = False, "its member key expired"
         else:
-            sample = patroni.get(m.name)
             eligible, reason = eligibility(
                 cluster, m.name, sample.status_for_eligibility(now_mono) if sample else None
             )
@@ -225,9 +309,9 @@ def build_rows(
             MemberRow(
                 name=m.name,
                 host=hosts.get(m.name, ""),
-                role=cluster.display_role(m),
-                state=cluster.display_state(m),
-                health=_health(cluster, m, lagging),
+                role=(str(data.get("role") or "?") if data else "?") if gone else cluster.display_role(m),
+                state=(repl or "running") if (not is_leader and state == "running") else state,
+                health=health,
                 is_leader=is_leader,
                 timeline=(
                     data.get("timeline") if data and isinstance(data.get("timeline"), int) else m.timeline
@@ -243,6 +327,9 @@ def build_rows(
                 eligible=eligible,
                 eligibility_reason=reason,
                 live=data is not None,
+                evidence=evidence,
+                gone=gone,
+                last_seen=(now_mono - seen) if gone else None,
             )
         )
     return rows

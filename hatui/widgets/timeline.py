@@ -49,8 +49,35 @@ def config_changes(old: Mapping[str, Any], new: Mapping[str, Any], limit: int = 
     return ", ".join(parts)
 
 
-def diff_clusters(old: Cluster | None, new: Cluster, at: datetime) -> Iterator[TimelineEvent]:
-    """Events between two revisions of one cluster (old None: the first one seen)."""
+def newest_timeline(cluster: Cluster) -> int | None:
+    """The newest timeline any member reports (None when none does).
+
+    Not `Cluster.timeline`, which falls back to the history when the leader key is gone: a
+    leaderless moment would read as a timeline change that never happened (3 → 2, 0 → 1).
+    """
+    tls = [m.timeline for m in cluster.members if m.timeline]
+    return max(tls) if tls else None
+
+
+def _leader_gone(old: Cluster, new: Cluster, lease_left: int | None) -> str:
+    name = old.leader_name
+    if new.member(name or "") is not None:
+        # Only the leader key went: a compare-and-delete by its owner (or its fencing guard).
+        return f"leader lock released by {name}: no leader"
+    # The leader key and its member key went in the same revision: their shared lease ended.
+    if lease_left is not None and lease_left > 2:
+        return f"leader lease of {name} revoked with {lease_left}s left (its daemon gave it up): no leader"
+    return f"leader lease of {name} expired (not renewed for ttl): no leader"
+
+
+def diff_clusters(
+    old: Cluster | None, new: Cluster, at: datetime, lease_left: int | None = None
+) -> Iterator[TimelineEvent]:
+    """Events between two revisions of one cluster (old None: the first one seen).
+
+    `lease_left` is the leader's lease time left as the console last read it: it tells an
+    expired lease from one given up early.
+    """
     scope, rev = new.scope, new.revision
 
     def ev(kind: str, text: str) -> TimelineEvent:
@@ -64,13 +91,14 @@ def diff_clusters(old: Cluster | None, new: Cluster, at: datetime) -> Iterator[T
         return
     if old.leader_name != new.leader_name:
         if old.leader_name and not new.leader_name:
-            yield ev("leader", f"leader lock released by {old.leader_name}: no leader")
+            yield ev("leader", _leader_gone(old, new, lease_left))
         elif new.leader_name and not old.leader_name:
             yield ev("leader", f"{new.leader_name} took the leader lock")
         else:
             yield ev("leader", f"leader changed: {old.leader_name} → {new.leader_name}")
-    if old.timeline != new.timeline and new.timeline:
-        yield ev("timeline", f"timeline {old.timeline} → {new.timeline}")
+    old_tl, new_tl = newest_timeline(old), newest_timeline(new)
+    if old_tl and new_tl and new_tl > old_tl:  # a member left with its timeline: nothing happened
+        yield ev("timeline", f"timeline {old_tl} → {new_tl}")
     old_m = {m.name: m for m in old.members}
     new_m = {m.name: m for m in new.members}
     for name in sorted(set(new_m) - set(old_m)):

@@ -67,9 +67,9 @@ def skip_reason() -> str | None:
     return None
 
 
-def run_inside(request: pytest.FixtureRequest) -> None:
+def run_inside(request: pytest.FixtureRequest, timeout: float = INNER_TIMEOUT) -> None:
     """The outer run: execute this one test again inside a fresh network namespace and fail
-    (with the inner output) unless it passed there."""
+    (with the inner output) unless it passed there (interrupted after `timeout` seconds)."""
     reason = skip_reason()
     if reason:
         pytest.skip(reason)
@@ -88,7 +88,7 @@ def run_inside(request: pytest.FixtureRequest) -> None:
         ns = _net_ns(proc.pid)
         time.sleep(0.01)
     try:
-        output, _ = proc.communicate(timeout=INNER_TIMEOUT)
+        output, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         # An interrupted pytest still runs its finalizers: the cluster is stopped properly.
         proc.send_signal(signal.SIGINT)
@@ -97,7 +97,7 @@ def run_inside(request: pytest.FixtureRequest) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             output, _ = proc.communicate()
-        output += f"\n(the inner run was interrupted after {INNER_TIMEOUT:g}s)"
+        output += f"\n(the inner run was interrupted after {timeout:g}s)"
     finally:
         if ns not in (None, own_ns):
             left = _kill_namespace(ns)

@@ -418,10 +418,12 @@ def test_edit_config_in_the_terminal_editor(hatui: Cli, grpc_etcd: Etcd, monkeyp
     assert result.exit_code == 1 and result.stderr.startswith("Error: ")
     assert config_of(grpc_etcd)[1] == rev
 
+    # The editor confirmed (it shows the diff and asks): the command line does not ask again.
     answers.append(seen[0][0].replace("ttl: 30", "ttl: 45"))
-    result = hatui("edit-config", input="y\n")
+    result = hatui("edit-config")
     assert result.exit_code == 0, result.output
-    assert result.stdout.endswith("Apply these changes? [y/N]: y\nConfiguration changed\n")
+    assert "Apply these changes?" not in result.stdout
+    assert result.stdout.endswith("Configuration changed\n")
     assert config_of(grpc_etcd)[0]["ttl"] == 45
 
 

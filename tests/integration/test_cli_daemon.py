@@ -665,7 +665,7 @@ async def test_edit_config_in_the_terminal_editor_driven_with_pilot(hatui: Live,
         result = hatui("edit-config", "-s", "ttl=64", "-s", "loop_wait=10", "-s", "retry_timeout=27", "--force")
         assert result.exit_code == 0, result.output
         _, rev = hatui.config()
-        cli_run = bridge.run_cli(hatui, "edit-config", "batman", input="y\n")
+        cli_run = bridge.run_cli(hatui, "edit-config", "batman", input="")
         initial, title, answer = await bridge.next_session()
         assert title == "edit-config batman" and "loop_wait: 10\n" in initial and "ttl: 64\n" in initial
 
@@ -699,7 +699,9 @@ async def test_edit_config_in_the_terminal_editor_driven_with_pilot(hatui: Live,
         assert result.exit_code == 0, result.output
         out = result.stdout.splitlines()
         assert "-ttl: 64" in out and "+ttl: 70" in out
-        assert result.stdout.endswith("Apply these changes? [y/N]: y\nConfiguration changed\n")
+        # One confirmation, in the editor where the edit was made: the command line asks nothing.
+        assert "Apply these changes?" not in result.stdout
+        assert result.stdout.endswith("Configuration changed\n")
         data, new_rev = hatui.config()
         assert (data["ttl"], data["loop_wait"], data["retry_timeout"]) == (70, 10, 27) and new_rev > rev
     finally:
@@ -715,8 +717,8 @@ async def test_terminal_editor_conflict_offers_reload(hatui: Live, monkeypatch) 
     start, _ = hatui.config()
     bridge = EditorUnderPilot(monkeypatch)
     try:
-        # Answers: apply (refused by CAS), reload and edit again, apply.
-        cli_run = bridge.run_cli(hatui, "edit-config", input="y\ny\ny\n")
+        # The editor confirms each save; the CLI asks one thing: reload and edit again (after the CAS).
+        cli_run = bridge.run_cli(hatui, "edit-config", input="y\n")
         initial, title, answer = await bridge.next_session()
         theirs = hatui("edit-config", "-s", "maximum_lag_on_failover=2000000", "--force", "-q")
         assert theirs.exit_code == 0, theirs.output

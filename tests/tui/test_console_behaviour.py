@@ -123,7 +123,7 @@ async def test_theme_cycles_and_health_colours_follow() -> None:
     app = recorded_app()
     async with app.run_test(size=TERMINAL) as pilot:
         await ready(pilot)
-        await pilot.press("t")
+        await pilot.press("ctrl+t")
         await pilot.pause()
         assert app.theme == "textual-light"
         assert app.palette == LIGHT

@@ -119,6 +119,8 @@ async def test_config_editor_rule_then_cas_write(etcd) -> None:
         await wait_for(
             pilot, lambda: editor.data is None and editor.issues, what="validation of the bad config"
         )
+        # The state is set before the screen is painted: wait for the paint, then read it.
+        await wait_for(pilot, lambda: "10 + 2 * 27 = 64" in screen_text(app), what="the issues painted")
         text = screen_text(app)
         assert "5 < 10 + 2 × 27 = 64" in text  # the rule line, with the numbers
         assert "10 + 2 * 27 = 64" in text  # the shared validator's sentence

@@ -41,6 +41,8 @@ async def settle(pilot) -> None:
     """Wait until the recorded stream has been rendered (the cluster screen feeds it on mount)."""
     await wait_for(pilot, lambda: len(pilot.app.render_log) > 0, what="the recorded stream")
     await pilot.pause()
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause()
 
 
 async def _quiet_editor(pilot) -> None:
@@ -53,6 +55,38 @@ async def _quiet_editor(pilot) -> None:
 
 def test_cluster_screen(snap_compare) -> None:
     assert snap_compare(recorded_app(), terminal_size=TERMINAL, run_before=settle)
+
+
+def test_cluster_screen_80x24(snap_compare) -> None:
+    """80x24 first: every member row with its role, state and lag, and the health line."""
+    assert snap_compare(recorded_app(), terminal_size=(80, 24), run_before=settle)
+
+
+def test_cluster_screen_200x50(snap_compare) -> None:
+    assert snap_compare(recorded_app(), terminal_size=(200, 50), run_before=settle)
+
+
+async def test_80x24_shows_every_member_role_state_and_lag() -> None:
+    """The same picture, read as text: what the 80x24 snapshot must keep."""
+    from conftest import screen_text
+
+    app = recorded_app()
+
+    def member_rows() -> dict[str, str]:
+        return {ln.split()[1]: ln for ln in screen_text(app).splitlines()
+                if ln.startswith("│ postgresql") and ("Replica" in ln or "Leader" in ln)}
+
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        # The narrow columns are set up on mount; wait for the repaint rather than one read.
+        await wait_for(pilot, lambda: len(member_rows()) == 3, what="three member rows")
+        text = screen_text(app)
+        rows = member_rows()
+    assert "★ Leader" in rows["postgresql0"] and "running" in rows["postgresql0"]
+    assert "Replica" in rows["postgresql1"] and "streaming" in rows["postgresql1"] and "0 B" in rows["postgresql1"]
+    assert "▲ 3.0 MB" in rows["postgresql2"] and "✗ no" in rows["postgresql2"]
+    assert "pending restart: postgresql1" in text  # the status line (the health line when all is well)
+    assert "^p palette" in text.splitlines()[-1]  # the footer is not cut off
 
 
 def test_cluster_screen_namespace(snap_compare) -> None:

@@ -641,6 +641,51 @@ def test_unexpected_errors_are_a_one_line_500(server, backend, caplog):
     assert call(server, "GET", "/patroni")[0] == 500
 
 
+def test_a_client_gone_before_the_reply_is_one_log_line_without_traceback(backend, caplog):
+    """Requests queued while the daemon was frozen are answered after it resumes, to clients that
+    have given up: the write fails with a broken pipe or a reset. One line each, no traceback."""
+    import struct
+    import threading
+
+    caplog.set_level(logging.DEBUG, "hatui")
+    release = threading.Event()
+    answered = threading.Event()
+    status = backend.node_status
+
+    def slow_status() -> dict:
+        release.wait(10)
+        try:
+            return status()
+        finally:
+            answered.set()
+
+    backend.node_status = slow_status
+    srv = ApiServer(backend, listen=("127.0.0.1", 0))
+    srv.start()
+    try:
+        host, port = "127.0.0.1", srv.port
+        for _ in range(3):
+            answered.clear()
+            release.clear()
+            sock = socket.create_connection((host, port), timeout=5)
+            sock.sendall(b"GET /patroni HTTP/1.1\r\nHost: x\r\n\r\n")
+            time.sleep(0.2)  # the server thread is now waiting in node_status
+            # Close with a reset (linger 0), as a client timing out and exiting would.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+            release.set()
+            assert answered.wait(5)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and sum("client closed" in r.getMessage() for r in caplog.records) < 3:
+            time.sleep(0.05)
+    finally:
+        srv.stop()
+    closed = [r for r in caplog.records if "client closed the connection before the reply" in r.getMessage()]
+    assert len(closed) == 3
+    assert not any(r.exc_info for r in caplog.records)
+    assert "Traceback" not in caplog.text
+
+
 # --- allowlist ------------------------------------------------------------------------------------
 
 

@@ -148,11 +148,11 @@ def test_no_verb_opens_the_console_with_the_discovered_settings(env: dict, monke
     result = run(env, "--etcd", "127.0.0.1:2390", "--namespace", "/db", "--read-only")
     assert result.exit_code == 0, result.output
     assert calls == [{"etcd_hosts": ["127.0.0.1:2390"], "namespace": "/db", "scope": None, "read_only": True,
-                      "api_auth": None}]
+                      "api_auth": None, "log_files": {}}]
     calls.clear()
     assert run(env).exit_code == 0  # nothing configured: no hosts, the console tries the default itself
     assert calls == [{"etcd_hosts": [], "namespace": "/service", "scope": None, "read_only": False,
-                      "api_auth": None}]
+                      "api_auth": None, "log_files": {}}]
 
 
 def test_console_missing_is_an_error_line(env: dict, monkeypatch) -> None:

@@ -479,6 +479,41 @@ def test_running_replica_on_a_diverged_timeline_stops_to_rewind() -> None:
     assert d.message.startswith("stopping to rewind")
 
 
+def test_replica_that_followed_the_switch_is_not_restarted_when_its_leader_stops() -> None:
+    """After a switchover pg0 -> pg1 pg0 replicates pg1 on timeline 2, past the switch point. pg1's
+    PostgreSQL then stops (its daemon frozen, its fencing guard stopped it): pg0's walreceiver is
+    gone. Seen with the timeline its postmaster last streamed (queries.replica_timeline), pg0
+    waits for the lock instead of stopping its PostgreSQL to rewind (it was restarted, "my timeline
+    2 diverged", just before promoting itself)."""
+    from hatui.daemon.queries import PgState, replica_timeline
+
+    c = _after_failover()
+    streaming = PgState(running=True, in_recovery=True, timeline=2, postmaster_start_time="t0")
+    tl, seen = replica_timeline(None, streaming)
+    upstream_gone = PgState(running=True, in_recovery=True, timeline=1, postmaster_start_time="t0")
+    tl, seen = replica_timeline(seen, upstream_gone)
+    assert tl == 2
+    d = decide_for(c, "pg0", pg_replica(lsn=LSN + 8192, timeline=tl, following="pg1"))
+    assert d.actions == () and not d.message.startswith("stopping to rewind")
+    # What it decided before, from the checkpoint's lagging timeline: a needless restart.
+    before = decide_for(c, "pg0", pg_replica(lsn=LSN + 8192, timeline=1, following="pg1"))
+    assert before.message.startswith("stopping to rewind")
+
+
+def test_replica_timeline_is_kept_per_postmaster_and_only_for_standbys() -> None:
+    from hatui.daemon.queries import PgState, replica_timeline
+
+    def st(tl, start="t0", rec=True):
+        return PgState(running=True, in_recovery=rec, timeline=tl, postmaster_start_time=start)
+
+    tl, seen = replica_timeline(None, st(2))
+    assert (tl, seen) == (2, ("t0", 2))
+    assert replica_timeline(seen, st(1))[0] == 2  # the receiver went away: not back to 1
+    assert replica_timeline(seen, st(3)) == (3, ("t0", 3))  # newer wins
+    assert replica_timeline(seen, st(1, start="t1")) == (1, ("t1", 1))  # restarted postmaster
+    assert replica_timeline(seen, st(1, rec=False)) == (1, None)  # promoted: what it says
+
+
 def test_running_replica_on_an_old_timeline_without_divergence_just_follows() -> None:
     d = decide_for(_after_failover(), "pg0", pg_replica(lsn=LSN, timeline=1, following=None))
     assert d.actions == (Action("follow", "pg1"),)
@@ -652,6 +687,19 @@ def test_race_sync_mode_an_async_replica_ahead_does_not_block_the_sync_standby()
     c = leaderless3(synchronous_mode=True, sync=("pg0", ["pg2"]), lsn1=LSN + 100)
     d = decide_for(c, "pg2", pg_replica(), peers=peers(peer("pg1", lsn=LSN + 100)))
     assert d.kinds == ["acquire_lock", "promote"]
+
+
+def test_race_sync_mode_the_former_leader_ahead_does_not_block_the_sync_standby() -> None:
+    # The former leader demoted itself (cut off from etcd) but still answers its REST API, with WAL
+    # that no commit acknowledged (the sync standby has every acknowledged one). Losing to it left
+    # the cluster without a leader as long as that lasted (tests/hosts one-way link scenario).
+    c = leaderless3(synchronous_mode=True, sync=("pg0", ["pg2"]))
+    d = decide_for(c, "pg2", pg_replica(), peers=peers(peer("pg0", lsn=LSN + 500), peer("pg1")))
+    assert d.kinds == ["acquire_lock", "promote"]
+    assert d.notes == ("Ignoring the former leader pg0 being ahead of us",)
+    # Outside synchronous mode the former leader ahead still wins (it may hold acknowledged commits).
+    d = decide_for(leaderless3(), "pg2", pg_replica(), peers=peers(peer("pg0", lsn=LSN + 500), peer("pg1")))
+    assert d.actions == () and d.notes == ("Wal position of pg0 is ahead of my wal position",)
 
 
 def test_race_sync_mode_a_live_async_primary_still_blocks() -> None:

@@ -35,16 +35,16 @@ def test_each_setting_found_once_with_its_key() -> None:
     from ruamel.yaml import YAML
 
     found = {i.path: i for i in node_findings(YAML(typ="safe").load(NODE))}
-    assert set(found) == {"zookeeper", "citus", "bootstrap.post_bootstrap", "bootstrap.dcs.standby_cluster",
-                          "postgresql.pgpass"}
+    # post_bootstrap and standby_cluster are acted on since issue 15: no warning for them.
+    assert set(found) == {"zookeeper", "citus", "postgresql.pgpass"}
     # initdb as the method and basebackup as the only replica method are what hatui does: no warning.
     assert all(i.severity == "warning" and "accepted but not acted on" in i.message for i in found.values())
 
 
 def test_dynamic_findings() -> None:
     issues = dynamic_findings({"standby_cluster": {"host": "x"}, "primary_stop_timeout": 0,
-                               "postgresql": {"recovery_conf": {"a": 1}}})
-    assert [i.path for i in issues] == ["postgresql.recovery_conf", "standby_cluster"]
+                               "postgresql": {"recovery_conf": {"a": 1}}, "primary_race_backoff": 3})
+    assert [i.path for i in issues] == ["primary_race_backoff"]
 
 
 def test_validate_prints_findings_and_exit_codes(tmp_path: Path) -> None:
@@ -53,13 +53,13 @@ def test_validate_prints_findings_and_exit_codes(tmp_path: Path) -> None:
     res = CliRunner().invoke(cli, ["validate", str(path)])
     assert res.exit_code == 0, res.output
     lines = res.output.splitlines()
-    assert lines[-1] == f"{path}: valid (0 errors, 5 warnings)"
-    assert f"{path}:9:19: warning: bootstrap.post_bootstrap: accepted but not acted on" in res.output
+    assert lines[-1] == f"{path}: valid (0 errors, 3 warnings)"
+    assert f"{path}:18:11: warning: postgresql.pgpass: accepted but not acted on" in res.output
     assert sum("zookeeper" in line for line in lines) == 1  # the validator's own warning, not a second one
     path.write_text(NODE.replace("ttl: 30", "ttl: 5"))
     res = CliRunner().invoke(cli, ["validate", str(path)])
     assert res.exit_code == 1 and "error: bootstrap.dcs.ttl" in res.output
-    assert res.output.splitlines()[-1].endswith("not valid (2 errors, 5 warnings)")  # ttl range + timing rule
+    assert res.output.splitlines()[-1].endswith("not valid (2 errors, 3 warnings)")  # ttl range + timing rule
     res = CliRunner().invoke(cli, ["validate", str(tmp_path / "missing.yml")])
     assert res.exit_code == 1 and "cannot read" in res.output
 
