@@ -1,4 +1,4 @@
-"""The event timeline screen (`v`): what happened in the cluster and why, newest first.
+"""The event timeline screen (`y`, for "why"): what happened in the cluster and why, newest first.
 
 Read from the `events/` keys of the cluster (events.py), so it shows what every member recorded,
 also before this console started; updated live from the watch like every other view.
@@ -42,7 +42,7 @@ def only_events_changed(old: dict[str, Cluster], new: dict[str, Cluster]) -> boo
 
 
 class EventsScreen(Screen[None]):
-    BINDINGS: ClassVar = [Binding("escape,v", "close", "Back")]
+    BINDINGS: ClassVar = [Binding("escape,y", "close", "Back")]
     DEFAULT_CSS = """
     #events-body { height: 1fr; border: round $secondary 60%; border-title-color: $text; }
     #events-title { padding: 0 1; }

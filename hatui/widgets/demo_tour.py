@@ -89,7 +89,7 @@ def build_steps(c: TourContext) -> list[TourStep]:
         TourStep("failover", "Automatic failover", [
             f"Kill -9 the leader's daemon (the talk's ^Z, then kill -9 %1): press a, or select {killed} and press k.",
             *failover_effect,
-            "The Why pane says who may take over and why not; press v for the event that says who did, and why.",
+            "The Why pane says who may take over and why not; press y for the event that says who did, and why.",
         ], do=f"kill -9 the daemon of {killed}"),
         TourStep("splitbrain", "Split brain", [
             f"Write to the old leader directly, as the talk's `CREATE TABLE splitbrain()`: press a, or select "
@@ -105,7 +105,7 @@ def build_steps(c: TourContext) -> list[TourStep]:
                 "Its PostgreSQL still runs as a primary with writes the new leader never saw: the daemon stops it,",
                 "runs pg_rewind to undo the WAL that diverged and follows the new leader. The split-brain row is gone.",
             ]),
-            "Press v: the event timeline shows what happened; hatui explain says the same in a terminal.",
+            "Press y: the event timeline shows what happened; hatui explain says the same in a terminal.",
         ], do=f"start the daemon of {victim}"),
         TourStep("reload", "Edit the config: reload", [
             "The dynamic configuration lives in etcd (the config key) and applies to every member.",

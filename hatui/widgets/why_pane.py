@@ -56,7 +56,7 @@ class WhyPane(Static):
         self.lines: list[tuple[str, str, str]] = []
 
     def on_mount(self) -> None:
-        self.border_title = "Why (each member's last decision) · v: event timeline"
+        self.border_title = "Why (each member's last decision) · y: event timeline"
 
     def show(self, cluster: Cluster | None, rows: Sequence[MemberRow], force: bool = False) -> None:
         lines = why_lines(cluster, rows)

@@ -3,7 +3,7 @@
 A replica's member key changes (its daemon publishes that it lags past maximum_lag_on_failover,
 or it is tagged nofailover without publishing a decision, as a Patroni node would): the why line
 under the members table says so, from the watch. Events written under events/ appear on the event
-screen (`v`) while it is open. The time from the etcd write to the painted reason is printed
+screen (`y`) while it is open. The time from the etcd write to the painted reason is printed
 (shown with -s), never asserted: speed is for bench/.
 """
 
@@ -68,7 +68,7 @@ async def test_event_screen_follows_new_events(etcd) -> None:
     async with app.run_test(size=TERMINAL) as pilot:
         await wait_for(pilot, lambda: app.cluster_screen is not None and "postgresql1" in why(app),
                        what="the cluster")
-        await pilot.press("v")
+        await pilot.press("y")
         await wait_for(pilot, lambda: isinstance(app.screen, EventsScreen), what="the event screen")
         await wait_for(pilot, lambda: "there was no leader" in screen_text(app), what="the first event")
         second = make_event("pause", "postgresql0", "automatic failover paused: the daemons leave PostgreSQL alone")
@@ -76,6 +76,6 @@ async def test_event_screen_follows_new_events(etcd) -> None:
         await wait_for(pilot, lambda: "automatic failover paused" in screen_text(app), what="the new event")
         text = screen_text(app)
         assert text.index("automatic failover paused") < text.index("there was no leader")  # newest first
-        await pilot.press("v")
+        await pilot.press("y")
         await wait_for(pilot, lambda: not isinstance(app.screen, EventsScreen), what="back to the cluster")
     c.close()

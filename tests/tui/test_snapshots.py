@@ -112,7 +112,7 @@ def test_history_screen(snap_compare) -> None:
 
 
 def test_events_screen(snap_compare) -> None:
-    assert snap_compare(recorded_app(), press=["v"], terminal_size=TERMINAL, run_before=settle)
+    assert snap_compare(recorded_app(), press=["y"], terminal_size=TERMINAL, run_before=settle)
 
 
 def test_member_detail(snap_compare) -> None:
