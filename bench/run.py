@@ -160,7 +160,22 @@ def main() -> int:
     ap.add_argument("--costs", action="store_true",
                     help="only figure 5 (idle memory and CPU) at loop_wait 2 and 10, into bench/COSTS.md "
                          "(about 4 min; --quick about 2)")
+    ap.add_argument("--unavailability", action="store_true",
+                    help="only the write-unavailability per fault and the seeded soak (bench/unavailability.py)")
+    ap.add_argument("--soak", type=int, default=4, help="faults in the --unavailability soak (default 4)")
+    ap.add_argument("--seed", type=int, default=16, help="seed of the --unavailability soak (default 16)")
     args = ap.parse_args()
+    if args.unavailability:
+        import unavailability
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+        base = Path(tempfile.mkdtemp(prefix="hatui-bench-unavail-", dir="/tmp"))
+        os.chmod(base, 0o755)  # the postgres OS user must reach the data dirs when we are root
+        try:
+            print(unavailability.table(unavailability.run(base, args.soak, args.seed)))
+        finally:
+            shutil.rmtree(base, ignore_errors=True)
+        return 0
     if args.costs and args.out == str(HERE / "RESULTS.md"):
         args.out = str(HERE / "COSTS.md")
     if args.from_json:

@@ -36,6 +36,7 @@ import os
 import select
 import signal
 import sys
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +65,9 @@ class FenceClient:
         self.armed = False
         self.lease: int | None = None
         self._last_beat: dict[str, Any] | None = None
+        # The lease keeper beats from its own thread (lease.py): arming, beating and disarming
+        # must not interleave, or a late keepalive could re-arm a guard the loop just disarmed.
+        self._mutex = threading.RLock()
 
     @property
     def enabled(self) -> bool:
@@ -129,22 +133,37 @@ class FenceClient:
         keepalive was sent (etcd counts the TTL from when it got it, which is later)."""
         if not self.enabled:
             return
-        if self.proc is None:
-            self.start()
-        if not self.armed:
-            log.info("fencing guard armed: I am the leader")
-        self.armed = True
-        self.lease = lease
-        self._last_beat = {"op": "beat", "t": refreshed_at, "ttl": int(ttl), "lease": lease}
-        self._send(self._last_beat)
+        with self._mutex:
+            if self.proc is None:
+                self.start()
+            if not self.armed:
+                log.info("fencing guard armed: I am the leader")
+            self.armed = True
+            self.lease = lease
+            if self._last_beat is not None and self._last_beat.get("lease") == lease:
+                refreshed_at = max(refreshed_at, float(self._last_beat["t"]))  # never move the deadline back
+            self._last_beat = {"op": "beat", "t": refreshed_at, "ttl": int(ttl), "lease": lease}
+            self._send(self._last_beat)
+
+    def refresh(self, refreshed_at: float, ttl: int, lease: int | None, paused: bool = False) -> None:
+        """A keepalive was acknowledged (lease keeper thread): move an armed guard's deadline on.
+        Never arms it: only the HA loop decides that we are the leader."""
+        if not self.enabled or paused:
+            return
+        with self._mutex:
+            if self.armed and self.lease == lease:
+                self.beat(refreshed_at, ttl, lease)
 
     def disarm(self) -> None:
-        if not self.enabled or not self.armed:
+        if not self.enabled:
             return
-        self.armed = False
-        self._last_beat = None
-        log.info("fencing guard disarmed")
-        self._send({"op": "disarm"})
+        with self._mutex:
+            if not self.armed:
+                return
+            self.armed = False
+            self._last_beat = None
+            log.info("fencing guard disarmed")
+            self._send({"op": "disarm"})
 
     def after_cycle(self, lock_refreshed: bool, primary: bool, paused: bool) -> None:
         """Disarm when nothing needs guarding: paused, or neither the lock nor a primary.
