@@ -76,8 +76,12 @@ ensure_packages() {
     local missing=()
     [ -x /usr/bin/etcd ] || missing+=(etcd-server)
     pg_server_present || missing+=(postgresql)
+    # The fencing guard is a small C program built on first use (hatui/daemon/fence_native.py);
+    # without a compiler the daemon falls back to a 13 MB Python guard.
+    command -v cc >/dev/null 2>&1 || missing+=(gcc)
+    [ -e /usr/include/stdio.h ] || missing+=(libc6-dev)
     if [ "${#missing[@]}" -eq 0 ]; then
-        say "debian packages: present (etcd-server, postgresql), skipped"
+        say "debian packages: present (etcd-server, postgresql, gcc, libc6-dev), skipped"
         return
     fi
     if [[ " ${missing[*]} " == *" postgresql "* ]] && [ ! -e /etc/postgresql-common/createcluster.conf ]; then

@@ -157,7 +157,27 @@ def main() -> int:
         "--keep", action="store_true", help="keep the work dir (logs, data dirs) for a post-mortem"
     )
     ap.add_argument("--from-json", metavar="FILE", help="only re-render RESULTS.md from a results.json")
+    ap.add_argument("--costs", action="store_true",
+                    help="only figure 5 (idle memory and CPU) at loop_wait 2 and 10, into bench/COSTS.md "
+                         "(about 4 min; --quick about 2)")
+    ap.add_argument("--unavailability", action="store_true",
+                    help="only the write-unavailability per fault and the seeded soak (bench/unavailability.py)")
+    ap.add_argument("--soak", type=int, default=4, help="faults in the --unavailability soak (default 4)")
+    ap.add_argument("--seed", type=int, default=16, help="seed of the --unavailability soak (default 16)")
     args = ap.parse_args()
+    if args.unavailability:
+        import unavailability
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+        base = Path(tempfile.mkdtemp(prefix="hatui-bench-unavail-", dir="/tmp"))
+        os.chmod(base, 0o755)  # the postgres OS user must reach the data dirs when we are root
+        try:
+            print(unavailability.table(unavailability.run(base, args.soak, args.seed)))
+        finally:
+            shutil.rmtree(base, ignore_errors=True)
+        return 0
+    if args.costs and args.out == str(HERE / "RESULTS.md"):
+        args.out = str(HERE / "COSTS.md")
     if args.from_json:
         results = json.loads(Path(args.from_json).read_text())
         text = report.render(
@@ -185,9 +205,16 @@ def main() -> int:
     os.chmod(base, 0o755)
     log.info("work dir %s", base)
     try:
-        results["phases"].append(
-            run_phase("Tight settings", base / "tight", TIGHT, rounds, True, idle_s, 3 if args.quick else 7)
-        )
+        if args.costs:
+            # Figure 5 alone: both systems idle side by side, a longer window than the full run's.
+            window = 30.0 if args.quick else 90.0
+            for title, dcs in (("Idle, loop_wait 2", TIGHT), ("Idle, loop_wait 10", DEFAULTS)):
+                results["phases"].append(run_phase(title, base / title.split()[-1], dcs, 0, False, window, 0))
+            args.no_console, default_rounds, rounds = True, 0, 0
+        if rounds:
+            results["phases"].append(
+                run_phase("Tight settings", base / "tight", TIGHT, rounds, True, idle_s, 3 if args.quick else 7)
+            )
         if default_rounds:
             results["phases"].append(
                 run_phase("Patroni's defaults", base / "defaults", DEFAULTS, default_rounds, False, idle_s, 0)
@@ -205,7 +232,8 @@ def main() -> int:
     results.update(started=started.isoformat(), finished=finished.isoformat(), options=options)
     text = report.render(results, started, finished, options)
     Path(args.out).write_text(text + "\n")
-    (Path(args.out).parent / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+    raw = "results-costs.json" if args.costs else "results.json"
+    (Path(args.out).parent / raw).write_text(json.dumps(results, indent=1, default=str) + "\n")
     print(text)
     log.info("wrote %s", args.out)
     return 0

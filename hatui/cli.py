@@ -573,22 +573,27 @@ def version_cmd(cluster_name: str | None, member_names: tuple[str, ...]) -> None
 
 
 @cli.command("validate")
-@click.argument("node_yml", type=click.Path(dir_okay=False))
-def validate_cmd(node_yml: str) -> None:
+@click.argument("node_yml", type=click.Path(dir_okay=False), required=False)
+@click.option("--show", is_flag=True, help="Print the merged configuration (file + PATRONI_*/HATUI_* variables)")
+def validate_cmd(node_yml: str | None, show: bool) -> None:
     """Check a node file as the daemon would (Patroni's --validate-config): errors, warnings and the
-    settings hatui accepts but does not act on. Exits 1 when there is an error."""
+    settings hatui accepts but does not act on, with PATRONI_*/HATUI_* variables over the file (or
+    alone, without NODE_YML). Exits 1 when there is an error."""
     from .cli_validate import validate
 
-    code = validate(node_yml)
+    code = validate(node_yml, show)
     if code:
         raise click.exceptions.Exit(code)
 
 
 # --- the daemon and the demo (thin: their own modules parse their own options) ---------------
 @cli.command("daemon", context_settings={"ignore_unknown_options": True})
-@click.argument("node_yml", type=click.Path(dir_okay=False))
-def daemon_cmd(node_yml: str) -> None:
-    """Run a hatui node (Patroni-compatible daemon) from a node YAML file."""
+@click.argument("node_yml", type=click.Path(dir_okay=False), required=False)
+def daemon_cmd(node_yml: str | None) -> None:
+    """Run a hatui node (Patroni-compatible daemon) from a node YAML file.
+
+    PATRONI_* (or HATUI_*) variables override the file's settings, as with Patroni; without
+    NODE_YML they alone configure the node."""
     try:
         from .daemon.main import run
     except ImportError as exc:

@@ -1804,10 +1804,14 @@ def _check_log(c: _Checker, k: tuple, value: Any) -> None:
         "max_queue_size": (1, SECONDS_MAX),
         "type": "str",
         "mode": None,
+        "static_fields": None,
+        "deduplicate_heartbeat_logs": "bool",
     }
     section = _check_section(c, k, value, schema)
     if section is None:
         return
+    if isinstance(section.get("type"), str):
+        c.choice((*k, "type"), section["type"], ("plain", "json"))
     for key in ("level", "traceback_level"):
         if section.get(key) is not None:
             level = section[key]

@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping, Sequence
 
 from .cluster import Cluster, Member, format_lsn
+from .sync_hint import leaderless_hint
 
 BASE_COLUMNS = ["Cluster", "Member", "Host", "Role", "State", "TL",
                 "Receive LSN", "Receive Lag", "Replay LSN", "Replay Lag"]
@@ -96,6 +97,9 @@ def service_info(cluster: Cluster) -> list[str]:
         if failover.candidate:
             info += "\n{0:>24}: {1}".format("to", failover.candidate)
         lines.append(info)
+    hint = leaderless_hint(cluster)
+    if hint:
+        lines.append(hint)
     return lines
 
 

@@ -4,7 +4,7 @@ import sys
 
 from .main import run
 
-if len(sys.argv) != 2:
-    print("usage: python -m hatui.daemon NODE_YML", file=sys.stderr)
+if len(sys.argv) > 2:
+    print("usage: python -m hatui.daemon [NODE_YML]  (without it: PATRONI_* / HATUI_* variables)", file=sys.stderr)
     sys.exit(2)
-sys.exit(run(sys.argv[1]))
+sys.exit(run(sys.argv[1] if len(sys.argv) == 2 else None))

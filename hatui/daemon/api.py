@@ -528,6 +528,14 @@ def _resolve(host: str) -> list[Network]:
     return sorted({ip_network(info[4][0].split("%", 1)[0]) for info in infos}, key=str)
 
 
+def _poke(address: tuple) -> None:
+    """Wake a serve_forever() loop blocked in select, so it sees the shutdown request now."""
+    try:
+        socket.create_connection(address[:2], timeout=1).close()
+    except OSError:
+        pass
+
+
 class _HttpServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False  # stop() must not wait for a switchover request that polls for 20 s
@@ -672,7 +680,8 @@ class ApiServer:
         except OSError as exc:
             log.error("REST API cannot listen on %s:%s: %s (check restapi.listen)", host, port, exc)
             raise
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
+        # An idle server wakes once per poll_interval; stop() wakes it at once with a connection.
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 5.0},
                                         name="hatui-rest-api", daemon=True)
         self._thread.start()
         log.info("REST API listening on %s", self.url)
@@ -681,6 +690,7 @@ class ApiServer:
         server, self._server = self._server, None
         if server is None:
             return
+        threading.Timer(0.05, _poke, (server.server_address,)).start()  # shutdown() waits for the loop
         server.shutdown()
         server.server_close()
         if self._thread is not None:

@@ -173,14 +173,14 @@ class DaemonBackend:
             return "not reachable"
         if member.nofailover or peer.nofailover:
             return "tagged nofailover"
-        last = cluster.last_lsn
         pos = peer.wal_position if peer.wal_position is not None else member.wal_position
         limit = cluster.config.maximum_lag_on_failover if cluster.config else 1048576
-        if cluster.leader is not None and last is not None:
-            if pos is None:
+        if cluster.leader is not None and cluster.last_lsn is not None:
+            lag = cluster.lag_behind(pos)
+            if lag is None:
                 return "WAL position unknown"
-            if last - pos > limit:
-                return f"lagging by {last - pos} bytes (maximum_lag_on_failover is {limit})"
+            if lag > limit:
+                return f"lagging by {lag} bytes (maximum_lag_on_failover is {limit})"
         return None
 
     def _wait_for_new_leader(self, old: str | None, candidate: str | None, action: str) -> tuple[int, str]:

@@ -36,6 +36,7 @@ import os
 import select
 import signal
 import sys
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +65,9 @@ class FenceClient:
         self.armed = False
         self.lease: int | None = None
         self._last_beat: dict[str, Any] | None = None
+        # The lease keeper beats from its own thread (lease.py): arming, beating and disarming
+        # must not interleave, or a late keepalive could re-arm a guard the loop just disarmed.
+        self._mutex = threading.RLock()
 
     @property
     def enabled(self) -> bool:
@@ -101,12 +105,18 @@ class FenceClient:
             return
         import subprocess  # here, not at the top: the guard process itself never needs it
 
+        from .fence_native import guard_binary
+
+        native = guard_binary()  # the C guard (fence_guard.c), < 1 MB; None: this module
         args = [sys.executable, "-m", "hatui.daemon.fence", "--daemon-pid", str(os.getpid())]
+        if native:
+            # argv[0] names it as the Python guard does, so `ps` and the tests recognise it.
+            args = ["hatui.daemon.fence", "--daemon-pid", str(os.getpid()), "--python", sys.executable]
         if self.log_file:
             args += ["--log-file", self.log_file]
         # Own session: a Ctrl-C or a kill of the daemon's process group must not take the guard
         # with it. stdout goes nowhere; stderr is the daemon's (its log when run by the launcher).
-        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(args, executable=native, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                      start_new_session=True, close_fds=True)
         assert self.proc.stdin is not None
         os.set_blocking(self.proc.stdin.fileno(), False)
@@ -124,22 +134,37 @@ class FenceClient:
         keepalive was sent (etcd counts the TTL from when it got it, which is later)."""
         if not self.enabled:
             return
-        if self.proc is None:
-            self.start()
-        if not self.armed:
-            log.info("fencing guard armed: I am the leader")
-        self.armed = True
-        self.lease = lease
-        self._last_beat = {"op": "beat", "t": refreshed_at, "ttl": int(ttl), "lease": lease}
-        self._send(self._last_beat)
+        with self._mutex:
+            if self.proc is None:
+                self.start()
+            if not self.armed:
+                log.info("fencing guard armed: I am the leader")
+            self.armed = True
+            self.lease = lease
+            if self._last_beat is not None and self._last_beat.get("lease") == lease:
+                refreshed_at = max(refreshed_at, float(self._last_beat["t"]))  # never move the deadline back
+            self._last_beat = {"op": "beat", "t": refreshed_at, "ttl": int(ttl), "lease": lease}
+            self._send(self._last_beat)
+
+    def refresh(self, refreshed_at: float, ttl: int, lease: int | None, paused: bool = False) -> None:
+        """A keepalive was acknowledged (lease keeper thread): move an armed guard's deadline on.
+        Never arms it: only the HA loop decides that we are the leader."""
+        if not self.enabled or paused:
+            return
+        with self._mutex:
+            if self.armed and self.lease == lease:
+                self.beat(refreshed_at, ttl, lease)
 
     def disarm(self) -> None:
-        if not self.enabled or not self.armed:
+        if not self.enabled:
             return
-        self.armed = False
-        self._last_beat = None
-        log.info("fencing guard disarmed")
-        self._send({"op": "disarm"})
+        with self._mutex:
+            if not self.armed:
+                return
+            self.armed = False
+            self._last_beat = None
+            log.info("fencing guard disarmed")
+            self._send({"op": "disarm"})
 
     def after_cycle(self, lock_refreshed: bool, primary: bool, paused: bool) -> None:
         """Disarm when nothing needs guarding: paused, or neither the lock nor a primary.
@@ -531,6 +556,8 @@ def main(argv: list[str] | None = None) -> int:
                                      description="hatui's self-fencing guard (started by the daemon)")
     parser.add_argument("--daemon-pid", type=int, required=True)
     parser.add_argument("--log-file")
+    parser.add_argument("--release", action="store_true",
+                        help="only release the dead daemon's leader key (run by the native guard)")
     args = parser.parse_args(argv)
     handler: logging.Handler = logging.FileHandler(args.log_file) if args.log_file else logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s: %(message)s"))
@@ -541,10 +568,28 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: log.info("fencing guard: SIGTERM ignored; it exits with the daemon"))
+    if args.release:
+        return release_from_native(args.daemon_pid)
     try:
         return run_guard(args.daemon_pid)
     except KeyboardInterrupt:
         return 1
+
+
+def release_from_native(daemon_pid: int) -> int:
+    """The native guard's one Python step: its config line, then {"lease", "ttl"}, on stdin."""
+    guard = Guard(daemon_pid)
+    lines = sys.stdin.read().splitlines()
+    try:
+        guard.config = json.loads(lines[0])
+        state = json.loads(lines[1])
+    except (IndexError, ValueError):
+        log.error("fencing guard: the leader key release got no usable state")
+        return 1
+    guard.lease = int(state.get("lease") or 0) or None
+    guard.ttl = int(state.get("ttl") or 0)
+    guard.release_leader()
+    return 0
 
 
 if __name__ == "__main__":

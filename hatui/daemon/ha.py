@@ -81,6 +81,9 @@ class Observation:
     now: datetime | None = None  # wall clock, only for scheduled switchovers
     # The last attempt to start PostgreSQL here failed (pg_ctl gave up, the server exited).
     start_failed: bool = False
+    # Leader only (lease.py): seconds it may go on serving before it must stop, from the send time
+    # of the last keepalive etcd acknowledged; None when we do not hold the lock.
+    lease_left: float | None = None
     # The dynamic config makes this a standby cluster (standby_cluster.decide rewrites decisions).
     standby_cluster: bool = False
 
@@ -226,7 +229,10 @@ def _decide(obs: Observation) -> Decision:
             return Decision("running with empty data directory", tuple(actions))
         if cluster.leader is None and cluster.initialize is None:
             if obs.settings.can_bootstrap and not _nofailover(obs.settings):
-                return Decision("initialized a new cluster", tuple(actions) + (_act("bootstrap"),))
+                # Not bootstrapping after all (the `initialize` race lost to a member starting
+                # with us, which the loop logs): not an error, and not "initialized" either.
+                skipped = "not initializing a new cluster here; waiting for the leader to clone from it"
+                return Decision("initialized a new cluster", tuple(actions) + (_act("bootstrap", fail=skipped),))
         leader = cluster.leader_member
         if leader is not None and cluster.leader is not None:
             source = _clone_source(cluster, me)
@@ -278,6 +284,11 @@ def _dcs_unreachable(obs: Observation) -> Decision:
     if pg.running and pg.role == "primary":
         if obs.failsafe_confirmed:
             return Decision("continue to run as a leader because failsafe mode is enabled and all members are accessible")
+        if obs.lease_left is not None and obs.lease_left > 0:
+            # etcd answers late (or not yet), but our lease provably outlives the next cycle: no
+            # other member can take the leader key before it runs out, so writes stay safe.
+            return Decision(f"continue to run as a leader: etcd did not answer in time, but my lease is valid; "
+                            f"{obs.lease_left:.1f}s left before I must stop", level="warning")
         # The loop only reports etcd as unreachable after retrying for retry_timeout, and the
         # timing rule (loop_wait + 2 * retry_timeout <= ttl) means our lease may still be alive
         # now but will not be by the time a replica can be promoted: stop taking writes.
@@ -507,13 +518,14 @@ def _others_can_take_over(obs: Observation, allowed: set[str] | None, exclude: s
     """
     cluster = obs.cluster
     assert cluster is not None
-    last = cluster.last_lsn
+    position_known = cluster.last_lsn is not None
     for peer in (obs.peers or {}).values():
         if peer.name in exclude or not peer.reachable or peer.nofailover:
             continue
         if allowed is not None and peer.name not in allowed:
             continue
-        if last is not None and (peer.wal_position is None or last - peer.wal_position > _max_lag(cluster)):
+        lag = cluster.lag_behind(peer.wal_position)
+        if position_known and (lag is None or lag > _max_lag(cluster)):
             continue
         return True
     return False
@@ -569,7 +581,10 @@ def _unhealthy_cluster(obs: Observation) -> Decision:
 
     allowed = _sync_allowed(cluster)
     if allowed is not None and me not in allowed:
-        return lose(f"{me} is not a synchronous standby and synchronous mode is on")
+        listed = ", ".join(cluster.sync.sync_standby) or "no standby"
+        return lose(f"{me} is not a synchronous standby and synchronous mode is on: /sync lists {listed} "
+                    f"(leader {cluster.sync.leader}) as holding every acknowledged commit, so only they may "
+                    f"take over; to promote {me} anyway: hatui failover {cluster.scope} --candidate {me}")
 
     if manual_candidate != me and (manual_candidate or old_leader == me):
         if obs.peers is None:
@@ -628,7 +643,7 @@ def _unhealthy_cluster(obs: Observation) -> Decision:
     if allowed is not None:
         short = _quorum_shortfall(obs, my_pos)
         if short is not None:
-            return lose(short)
+            return lose(f"{short}; to promote {me} anyway: hatui failover {cluster.scope} --candidate {me}")
 
     acquire = _act("acquire_lock", fail="following new leader after trying and failing to obtain lock")
     cleanup = (_act("clear_failover"),) if fo is not None else ()

@@ -23,11 +23,12 @@ from ..dcs import ClusterStore, ClusterWatcher, DCSError, LeaseExpired
 from ..etcd_gateway import EtcdGateway
 from ..events import DEFAULT_CAP
 from ..notbuilt import dynamic_findings
-from . import bootstrap, failsafe, queries, standby_cluster, sync
+from . import bootstrap, failsafe, faultpoint, nodereload, queries, standby_cluster, sync
 from .callbacks import CallbackRunner
 from .decisions import Narrator, callback_recorder
 from .fence import FenceClient
 from .ha import Action, Decision, LocalPostgres, Observation
+from .lease import LeaseKeeper
 from .member import NodeView, member_data
 from .node import NodeRuntime
 from .peers import probe_members, probe_one
@@ -78,6 +79,9 @@ class Daemon:
         self._view_stale = False  # _keep_lease wrote the leader key: read the cluster again
         self.fence = FenceClient(None)  # the self-fencing guard; started in run()
         self.lease_refreshed_at = float("-inf")  # monotonic time taken before the last good keepalive
+        self.sync_confirm_from: int | None = None  # sync.py: WAL position new sync standbys must pass
+        # Keepalives on their own thread and etcd client; the lease view (lease.py).
+        self.keeper = LeaseKeeper(self, EtcdGateway(rt.etcd_hosts, timeout=float(self.dynamic.ttl), **rt.etcd_auth))
         self.slots = SlotKeeper(self)  # replication slots (use_slots, slots, member_slots_ttl)
         self.callbacks = CallbackRunner(rt.node.postgresql.callbacks, rt.scope, rt.pgc.get("pre_promote"),
                                         rt.pgc.get("before_stop"))
@@ -156,6 +160,7 @@ class Daemon:
         self.recorder.flush(2.0)  # the last events (demotion on the way out) still reach etcd
         self.recorder.stop()
         self.etcd.close()
+        self.keeper.etcd.close()
         self.callbacks.wait_idle(5.0)  # let a just-fired on_stop finish and be logged
 
     def _check_unique_name(self) -> None:
@@ -198,6 +203,7 @@ class Daemon:
     # ------------------------------------------------------------------ one cycle
     def run_cycle(self) -> Decision | None:
         try:
+            self.keeper.send()  # first, and on its own thread: never behind a slow read
             cluster = self._read_cluster()
             lock_refreshed = False
             if cluster is not None:
@@ -236,11 +242,23 @@ class Daemon:
             return None
 
     def _read_cluster(self) -> Cluster | None:
-        """Read the cluster, retrying for up to retry_timeout; None means etcd is unreachable."""
+        """Read the cluster, retrying for up to retry_timeout; None means etcd is unreachable.
+
+        A leader may wait longer, as long as its lease allows (lease.py): a slow etcd is not a
+        dead one, and until the lease runs short nobody else can take over anyway."""
         deadline = time.monotonic() + self.dynamic.retry_timeout
+        base_timeout = self.etcd.timeout
+        leader = self.cluster is not None and self.cluster.leader_name == self.name and self.lease is not None
+        if leader and self.keeper.left() > self.dynamic.retry_timeout:
+            deadline = time.monotonic() + self.keeper.left()
         while True:
             try:
-                cluster = self.store.read()
+                if leader:
+                    self.etcd.timeout = max(base_timeout, min(float(self.lease_ttl), deadline - time.monotonic()))
+                try:
+                    cluster = self.store.read()
+                finally:
+                    self.etcd.timeout = base_timeout
                 self.cluster = cluster
                 if not self.dcs_ok:
                     log.info("etcd is reachable again")
@@ -254,6 +272,8 @@ class Daemon:
                         log.error("Error communicating with DCS: %s", exc)
                     self.dcs_ok = False
                     return None
+                if leader:
+                    self.keeper.send()  # etcd may be back for the lease before the read succeeds
                 time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
 
     def _read_cluster_fast(self) -> Cluster | None:
@@ -271,19 +291,26 @@ class Daemon:
         self._view_stale = False
         try:
             started = time.monotonic()
+            if self.lease is not None and self.lease_ttl == self.dynamic.ttl:
+                # The keepalive went out at the start of the cycle (lease.py); a healthy etcd has
+                # answered by now, a slow one answers later and the lease view says how long we have.
+                self.keeper.wait_ack(min(1.0, self.keeper.left()))
             if self.lease is None or self.lease_ttl != self.dynamic.ttl:
                 self.lease = self.etcd.grant_lease(self.dynamic.ttl)
                 self.lease_ttl = self.dynamic.ttl
                 self.last_member_data = None
-            else:
-                try:
-                    self.etcd.keepalive(self.lease)
-                except LeaseExpired:
-                    log.warning("our etcd lease expired; taking a new one")
-                    self.lease = self.etcd.grant_lease(self.dynamic.ttl)
-                    self.last_member_data = None
-            self.lease_refreshed_at = started  # etcd counts the TTL from later than this
+                self.lease_refreshed_at = started  # etcd counts the TTL from later than this
+            elif self.keeper.expired == self.lease:
+                log.warning("our etcd lease expired; taking a new one")
+                self.lease = self.etcd.grant_lease(self.dynamic.ttl)
+                self.last_member_data = None
+                self.lease_refreshed_at = started
             if cluster.leader_name != self.name:
+                return False
+            if self.keeper.left() <= 0:
+                log.error("failed to update leader lock: the last keepalive etcd acknowledged leaves %.1fs of "
+                          "lease, less than the %.1fs needed to stop safely",
+                          max(0.0, self.keeper.deadline() - time.monotonic()), self.keeper.budget())
                 return False
             if cluster.leader is not None and cluster.leader.lease != self.lease:
                 # After a restart of the daemon (or a new lease) the key still names us but
@@ -298,8 +325,14 @@ class Daemon:
             log.error("failed to update leader lock: %s", exc)
             return False
 
+    def fence_margin(self) -> float:
+        fencing = getattr(self.rt.node, "fencing", None)
+        return float(getattr(fencing, "safety_margin", 5))
+
     def _observe(self, cluster: Cluster | None, lock_refreshed: bool) -> Observation:
+        led = self.cluster is not None and self.cluster.leader_name == self.name and self.lease is not None
         return Observation(
+            lease_left=self.keeper.left() if led else None,
             settings=self.rt.settings(self.dynamic),
             pg=self._observe_postgres(),
             cluster=cluster,
@@ -399,7 +432,9 @@ class Daemon:
                     log.error("%s: the %s action failed", decision.message, action.kind)
                 break
         if completed:
-            log.log(level, "%s", decision.message)
+            # The decision and its actions as fields too, for JSON logs (hatui/daemon/logsetup.py).
+            log.log(level, "%s", decision.message,
+                    extra={"decision": decision.message, "actions": [k for k in decision.kinds if k != "probe_peers"]})
         return completed
 
     def _run_action(self, a: Action, cluster: Cluster | None) -> bool:
@@ -434,9 +469,9 @@ class Daemon:
                 except (DCSError, LeaseExpired) as exc:
                     log.warning("%s in progress: could not keep the etcd lease alive: %s", what, exc)
                     continue
-                self.lease_refreshed_at = started
-                if self.fence.armed and not (self.cluster is not None and self.cluster.is_paused):
-                    self.fence.beat(started, self.lease_ttl, lease)
+                self.lease_refreshed_at = max(self.lease_refreshed_at, started)  # the lease view only moves on
+                self.fence.refresh(started, self.lease_ttl, lease,
+                                   paused=bool(self.cluster is not None and self.cluster.is_paused))
 
         keeper = threading.Thread(target=keep, name=f"lease-during-{what}", daemon=True)
         keeper.start()
@@ -488,8 +523,11 @@ class Daemon:
     def _do_bootstrap(self, a: Action, cluster: Cluster | None) -> bool:
         if not may_lead(self.rt.node, "bootstrapping a new cluster"):
             return False
+        faultpoint.reached("bootstrap-race")
         if not self.store.race_initialize():
             log.info("failed to acquire initialize lock")
+            # Normal when members start together: say what happens, not that a bootstrap failed.
+            log.info("lost the bootstrap race: another member is initializing the cluster; cloning from it instead")
             return False
         standby_leader = a.mode == "standby_leader"
         log.info("trying to bootstrap a new %s", "standby leader" if standby_leader else "cluster")
@@ -944,13 +982,14 @@ class Daemon:
         Addresses, credentials and the data dir stay as the daemon started with them: changing
         those under a running node needs a daemon restart, as with Patroni.
         """
-        from ..config import ConfigError, load_node_config
+        from ..config import ConfigError
+        from ..envconfig import reload_node
 
         source = self.rt.node.source
-        if not source or source.startswith("<"):
+        if not source or source.startswith(("<", "$")):
             return
         try:
-            node = load_node_config(source)
+            node = reload_node(source)  # the file, with the variables the daemon started with over it
         except (ConfigError, OSError) as exc:
             log.error("reload: keeping the running configuration, %s is not valid: %s", source, exc)
             return
@@ -958,6 +997,7 @@ class Daemon:
             log.error("reload: name and scope cannot change without a restart of the daemon; ignoring %s", source)
             return
         pgc = dict(node.raw.get("postgresql") or {})
+        nodereload.apply(self.rt.node, node)  # the log section; names what needs a daemon restart
         self.rt.node = node
         for key in ("parameters", "pg_hba"):
             if pgc.get(key) is not None:

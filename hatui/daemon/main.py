@@ -7,41 +7,31 @@ import os
 import sys
 
 
-def setup_logging(level: str = "INFO", log_file: str | None = None) -> None:
-    # Patroni's format, so operators' greps and log shippers keep working.
-    fmt = "%(asctime)s %(levelname)s: %(message)s"
-    handlers: list[logging.Handler] = []
-    if log_file:
-        handlers.append(logging.FileHandler(log_file))
-    else:
-        handlers.append(logging.StreamHandler(sys.stderr))
-    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), format=fmt, handlers=handlers,
-                        force=True)
-    # The etcd and gRPC libraries are chatty at INFO about things the operator cannot act on.
-    for noisy in ("grpc", "etcd3", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-def run(path: str, log_level: str | None = None) -> int:
-    from ..config import ConfigError, load_node_config
+def run(path: str | None, log_level: str | None = None) -> int:
+    """path None: the node is configured by PATRONI_* / HATUI_* variables alone (hatui/envconfig.py)."""
+    from ..config import ConfigError
+    from ..envconfig import load_node
     from .loop import Daemon, FatalError, install_signal_handlers
     from .node import NodeRuntime
 
     try:
-        node = load_node_config(path)
+        # Variables override the file; they are removed from the environment once read, so no
+        # child process (PostgreSQL, pg_basebackup, the guard) inherits the passwords they hold.
+        node = load_node(path, pop=True, remember=True)
     except ConfigError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
         print(f"Error: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    log_cfg = node.raw.get("log") or {}
-    level = log_level or os.environ.get("HATUI_LOG_LEVEL") or str(log_cfg.get("level", "INFO"))
-    log_file = None
-    if log_cfg.get("dir"):
-        os.makedirs(str(log_cfg["dir"]), exist_ok=True)
-        log_file = os.path.join(str(log_cfg["dir"]), f"{node.name}.log")
-    setup_logging(level, log_file)
+    from . import logsetup
+
+    log_cfg = node.raw.get("log") if isinstance(node.raw.get("log"), dict) else {}
+    try:
+        logsetup.setup(log_cfg, node.name, log_level or os.environ.get("HATUI_LOG_LEVEL"))
+    except OSError as exc:
+        print(f"Error: cannot open the log file: {exc}", file=sys.stderr)
+        return 1
     from ..notbuilt import merge, node_findings
 
     for issue in merge(node.warnings, node_findings(node.raw)):  # nothing accepted is ignored silently
@@ -53,6 +43,10 @@ def run(path: str, log_level: str | None = None) -> int:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
     install_signal_handlers(daemon)
+    from . import sdnotify
+
+    # systemd (Type=notify): READY/STATUS/STOPPING/RELOADING and watchdog pings; SIGHUP reloads.
+    sdnotify.install(daemon)
     try:
         return daemon.run()
     except SystemExit as exc:

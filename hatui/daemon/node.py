@@ -10,8 +10,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import psycopg
-
 from .. import config as cfg
 from ..config import DynamicConfig, NodeConfig
 from .ha import NodeSettings
@@ -245,6 +243,8 @@ class NodeRuntime:
                                       connect_timeout=3, autocommit=True, **self.superuser_options)
         if password:
             kwargs["password"] = password
+        import psycopg  # another node, maybe over TLS: psycopg, loaded only when this happens
+
         with psycopg.connect(**kwargs) as conn:
             conn.execute("CHECKPOINT")
 

@@ -655,18 +655,33 @@ class Postgres:
     def _is_our_postmaster(self, pid: int) -> bool:
         proc = Path(f"/proc/{pid}")
         try:
-            comm = (proc / "comm").read_text().strip()
             stat = (proc / "stat").read_text()
         except (FileNotFoundError, ProcessLookupError):
             return False
-        if comm not in ("postgres", "postmaster") or stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X"):
+        fields = stat.rsplit(")", 1)[-1].split()
+        if fields[0] in ("Z", "X"):
+            return False
+        # (pid, start time) names one process for its whole life, and a postmaster never changes
+        # its name or working dir: once identified, the HA loop's several checks per cycle need
+        # only this one read.
+        identity = (pid, fields[19] if len(fields) > 19 else None)
+        if identity == getattr(self, "_known_postmaster", None):
+            return True
+        try:
+            comm = (proc / "comm").read_text().strip()
+        except (FileNotFoundError, ProcessLookupError):
+            return False
+        if comm not in ("postgres", "postmaster"):
             return False
         try:
-            return os.path.realpath(os.readlink(proc / "cwd")) == os.path.realpath(self.data_dir)
+            ours = os.path.realpath(os.readlink(proc / "cwd")) == os.path.realpath(self.data_dir)
         except PermissionError:
             return True  # not ours to inspect (another user); the name matched, trust the pid file
         except (FileNotFoundError, ProcessLookupError):
             return False
+        if ours:
+            self._known_postmaster = identity
+        return ours
 
     def postmaster_status(self) -> str | None:
         """'starting', 'ready', 'standby' or 'stopping' from postmaster.pid, None if not running."""
@@ -680,7 +695,7 @@ class Postgres:
 
     def is_healthy(self) -> bool:
         """Does the server accept a superuser connection and answer SELECT 1?"""
-        import psycopg
+        from . import pgwire as psycopg  # the local socket: the daemon's small client
 
         try:
             with psycopg.connect(**self.connect_kwargs()) as conn:
@@ -830,7 +845,7 @@ class Postgres:
         return True
 
     def _wait_promoted(self, timeout: float) -> bool:
-        import psycopg
+        from . import pgwire as psycopg  # the local socket: the daemon's small client
 
         deadline = time.monotonic() + timeout
         conn = None

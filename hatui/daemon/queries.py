@@ -1,6 +1,6 @@
 """SQL the daemon runs against its local PostgreSQL.
 
-Every function takes either an open psycopg connection or a `Postgres` (then a short-lived
+Every function takes either an open (pgwire) connection or a `Postgres` (then a short-lived
 superuser connection over the node's unix socket is opened: connect_timeout 3, autocommit).
 LSNs come back as ints. Failures raise `PostgresError`.
 """
@@ -8,12 +8,15 @@ LSNs come back as ints. Failures raise `PostgresError`.
 from __future__ import annotations
 
 import logging
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
-import psycopg
-from psycopg import sql
+# The daemon's own small client (pgwire.py), not psycopg: the same API for what is used here,
+# at a fraction of psycopg's resident memory.
+from hatui.daemon import pgwire as psycopg
+from hatui.daemon.pgwire import sql
 
 from hatui.daemon.postgres import Postgres, PostgresError, parse_history
 
@@ -79,8 +82,29 @@ def _session(target: Any) -> Iterator[psycopg.Connection]:
     if isinstance(target, psycopg.Connection):
         yield target
         return
+    if _shared(target):
+        conn = _state_session(target)
+        try:
+            yield conn
+        finally:
+            if conn.closed:  # lost (the server went away): the next call opens a new one
+                target._state_session = None
+        return
     with connect(target) as conn:
         yield conn
+
+
+def _shared(pg: Any) -> bool:
+    """The HA thread keeps one session to its server for every cycle's queries; other threads
+    (the REST API, helpers) open their own, since a session serves one thread at a time."""
+    return threading.current_thread() is threading.main_thread() and hasattr(pg, "connect_kwargs")
+
+
+def _state_session(pg: Postgres) -> psycopg.Connection:
+    conn = getattr(pg, "_state_session", None)
+    if conn is None or conn.closed:
+        conn = pg._state_session = connect(pg)
+    return conn
 
 
 _STATE_SQL = """
@@ -135,14 +159,36 @@ _REPLICA_KEYS = (
 
 
 def fetch_state(pg: Postgres) -> PgState:
-    """Observe the local server. Never raises for a down or unreachable server: that is a state."""
+    """Observe the local server. Never raises for a down or unreachable server: that is a state.
+
+    The session is kept open from one HA cycle to the next (as Patroni does): a new session each
+    cycle costs the daemon and the server more than the queries themselves. A session that broke
+    (the server restarted since) is replaced once, at once."""
     if not pg.is_running():
+        _drop_state_session(pg)
         return PgState(running=False)
+    if not _shared(pg):
+        try:
+            with connect(pg) as conn:
+                return _query_state(conn)
+        except (PostgresError, psycopg.Error) as exc:
+            return PgState(running=pg.is_running(), error=_first_line(exc))
+    conn = getattr(pg, "_state_session", None)
+    reused = conn is not None and not conn.closed
     try:
-        with connect(pg) as conn:
-            return _query_state(conn)
+        return _query_state(_state_session(pg))
     except (PostgresError, psycopg.Error) as exc:
+        _drop_state_session(pg)
+        if reused:
+            return fetch_state(pg)
         return PgState(running=pg.is_running(), error=_first_line(exc))
+
+
+def _drop_state_session(pg: Postgres) -> None:
+    conn = getattr(pg, "_state_session", None)
+    pg._state_session = None
+    if conn is not None:
+        conn.close()
 
 
 def replica_timeline(seen: tuple[str | None, int] | None,
@@ -207,11 +253,14 @@ def checkpoint(pg: Any) -> None:
 
 def execute(pg: Any, query: str | sql.Composable, params: Any = None) -> list[tuple]:
     """Run one statement; its rows if it returns any, else []."""
+    reused = _shared(pg) and getattr(pg, "_state_session", None) is not None
     try:
         with _session(pg) as conn:
             cur = conn.execute(query, params)
             return cur.fetchall() if cur.description else []
     except psycopg.Error as exc:
+        if reused and getattr(pg, "_state_session", None) is None:
+            return execute(pg, query, params)  # the kept session was gone: once more on a new one
         raise PostgresError(f"query failed: {_first_line(exc)}") from None
 
 

@@ -33,11 +33,14 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from typing import Any
 
 from ..cluster import Cluster, SyncState
 from ..dcs import DCSError
+from . import faultpoint, queries
+from .postgres import PostgresError
 
 log = logging.getLogger("hatui.ha")
 
@@ -136,6 +139,10 @@ def next_step(guc: Sync, dcs: Sync, want: Sync, confirmed: frozenset[str]) -> tu
     it widens it grows q by the voters it adds: the guarantee holds for those older GUCs too.
     `/sync` narrows only once PostgreSQL reports every standby of `want` as synchronous."""
     (k_g, s_g), (q_d, v_d), (k_w, s_w) = guc, dcs, want
+    if guc != want and s_g and s_w and s_g <= confirmed and not s_g <= v_d:
+        # PostgreSQL waits for standbys /sync does not name yet, and they have every commit:
+        # record that before moving on, or a crash during the next change has nobody to promote.
+        return ("dcs", (quorum_needed(k_g, s_g, s_g), s_g))
     if guc != want:
         if quorum_is_safe(k_g, s_g, q_d, v_d) and quorum_is_safe(k_w, s_w, q_d, v_d):
             return ("guc", want)
@@ -179,15 +186,22 @@ def manage(daemon: Any, cluster: Cluster | None) -> None:
                        dyn.maximum_lag_on_syncnode, daemon.view.xlog_location)
         value = standby_names_value(names, count, dyn.synchronous_mode_strict, quorum)
         want = guc_state(value)
-        confirmed = frozenset(r.get("application_name") for r in replication
-                              if r.get("sync_state") in ("sync", "quorum"))
+        guc_now = guc_state(rt.sync_standby_names)
+        listed = (cluster.sync.quorum, frozenset(state_names(cluster.sync, me)))
+        if guc_now[1] and listed != (quorum_needed(*guc_now, guc_now[1]), guc_now[1]):
+            # /sync is not settled on what PostgreSQL runs with: ask PostgreSQL now (and briefly
+            # wait), so that /sync follows within this cycle, not a loop_wait later.
+            confirmed = _await_confirmation(daemon, guc_now[1])
+        else:
+            confirmed = frozenset(r.get("application_name") for r in replication
+                                  if r.get("sync_state") in ("sync", "quorum"))
         if cluster.sync.leader == me:
             state = cluster.sync
         else:
             # A new leader claims /sync first, naming nobody: until its own standbys are
             # confirmed, only it may lead, whatever the previous leader had written.
             state = _write(daemon, SyncState(me), cluster.sync.mod_revision)
-        for _ in range(3):
+        for _ in range(4):
             step = next_step(guc_state(rt.sync_standby_names), (state.quorum, frozenset(state.sync_standby)),
                              want, confirmed)
             if step is None:
@@ -195,9 +209,19 @@ def manage(daemon: Any, cluster: Cluster | None) -> None:
             kind, (n, members) = step
             if kind == "guc":
                 _apply_guc(daemon, value, names)
-                return  # pg_stat_replication shows the new sync_state next cycle
+                faultpoint.reached(f"sync-guc-set:{','.join(sorted(names))}")
+                daemon.sync_confirm_from = None  # a new GUC: its standbys must catch up from now
+                # From the moment PostgreSQL waits for a standby, that standby may be the only
+                # member with the latest commits: record it in /sync in this very cycle (the
+                # leaderless hole of issue 16 was a whole loop_wait between the two).
+                confirmed = _await_confirmation(daemon, want[1])
+                if not want[1] <= confirmed:
+                    _wake_soon(daemon)
+                    return
+                continue
             before = list(state.sync_standby)
             state = _write(daemon, SyncState(me, tuple(sorted(members)), n), state.mod_revision)
+            faultpoint.reached(f"sync-written:{','.join(sorted(members))}")
             if members == want[1] and n == quorum_needed(*want, members):
                 note = f" (quorum {n}: any {n + 1} of them include one with every commit)" if quorum and members else ""
                 log.info("Synchronous standby status assigned to %s%s", sorted(members), note)
@@ -208,6 +232,54 @@ def manage(daemon: Any, cluster: Cluster | None) -> None:
             _apply_guc(daemon, value, names)
     except DCSError as exc:
         log.warning("could not update the /sync key: %s", exc)
+
+
+CONFIRM_WAIT = 2.0  # seconds one cycle waits for PostgreSQL to report new standbys as synchronous
+
+_CONFIRM_SQL = """
+SELECT application_name, sync_state, pg_wal_lsn_diff(flush_lsn, '0/0')::bigint FROM pg_stat_replication
+"""
+_LSN_SQL = "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint"
+
+
+def state_names(sync: SyncState, me: str) -> list[str]:
+    """The standbys `/sync` lists for us as leader (none when it is another leader's)."""
+    return list(sync.sync_standby) if sync.leader == me else []
+
+
+def _await_confirmation(daemon: Any, names: frozenset[str]) -> frozenset[str]:
+    """Which of `names` PostgreSQL provably waits for now, polling for up to CONFIRM_WAIT.
+
+    `sync_state` alone is not enough: commits acknowledged before the GUC named a standby were
+    not waited for, so the standby has every acknowledged commit only once it has flushed past
+    the primary's WAL position read just after the reload (every commit acknowledged before
+    lies below it; one PostgreSQL may still have acknowledged without waiting, in the instant
+    before its checkpointer applied the reload, is a remaining gap of milliseconds)."""
+    deadline = time.monotonic() + CONFIRM_WAIT
+    while True:
+        try:
+            if daemon.sync_confirm_from is None:
+                daemon.sync_confirm_from = queries.execute(daemon.pg, _LSN_SQL)[0][0]
+            mark = daemon.sync_confirm_from
+            rows = queries.execute(daemon.pg, _CONFIRM_SQL)
+        except (PostgresError, IndexError) as exc:
+            log.warning("could not read pg_stat_replication: %s", exc)
+            return frozenset()
+        confirmed = frozenset(name for name, state, flush in rows
+                              if state in ("sync", "quorum") and flush is not None and flush >= mark)
+        if names <= confirmed or time.monotonic() >= deadline:
+            if not names <= confirmed:
+                log.info("waiting for %s to be reported as synchronous and caught up (from LSN %d)",
+                         sorted(names - confirmed), mark)
+            return confirmed
+        time.sleep(0.05)
+
+
+def _wake_soon(daemon: Any) -> None:
+    """Run the next cycle in a second rather than a loop_wait: /sync is behind PostgreSQL."""
+    timer = threading.Timer(1.0, daemon.wake.set)
+    timer.daemon = True
+    timer.start()
 
 
 def claim(daemon: Any, cluster: Cluster | None) -> None:

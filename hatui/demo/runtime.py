@@ -271,16 +271,19 @@ class DemoRuntime:
             except Exception:  # noqa: BLE001 - telling must never stop doing
                 pass
 
-    def _remember(self, what: str, pid: int | None) -> None:
-        """Record [pid, start time] of a process we started (or our daemons started)."""
+    def _remember(self, what: str, pid: int | None) -> bool:
+        """Record [pid, start time] of a process we started (or our daemons started). False when
+        it is already gone (then there is nothing to stop, and its PID must not be printed)."""
         if not pid:
-            return
+            return False
         known = self._pids.setdefault(what, [])
         if any(p == pid for p, _ in known):
-            return
+            return True
         started = start_time(pid)
-        if started is not None:
-            known.append([pid, started])
+        if started is None:
+            return False
+        known.append([pid, started])
+        return True
 
     def node(self, name: str) -> LocalNode:
         c = self.cluster
@@ -347,10 +350,12 @@ class DemoRuntime:
             changed = False
             for s in self.states():
                 self._remember(f"{s.name} daemon", s.daemon_pid)
-                self._remember(f"{s.name} postgres", s.postgres_pid)
+                # A postmaster can be gone between finding it and reading its start time (the
+                # single-user crash recovery lives half a second): only a recorded PID is printed.
+                pg_recorded = self._remember(f"{s.name} postgres", s.postgres_pid)
                 for g in s.guard_pids:
-                    if not any(p == g for p, _ in self._pids.get(f"{s.name} guard", [])):
-                        self._remember(f"{s.name} guard", g)
+                    new_guard = not any(p == g for p, _ in self._pids.get(f"{s.name} guard", []))
+                    if new_guard and self._remember(f"{s.name} guard", g):
                         self._say(f"{s.name}: fencing guard running, pid {g}")
                 key = (s.daemon_pid, s.daemon, s.postgres_pid)
                 old = self._known.get(s.name)
@@ -362,7 +367,8 @@ class DemoRuntime:
                     continue
                 if old[2] != s.postgres_pid:
                     if s.postgres_pid:
-                        self._say(f"{s.name}: PostgreSQL running, pid {s.postgres_pid}")
+                        if pg_recorded:
+                            self._say(f"{s.name}: PostgreSQL running, pid {s.postgres_pid}")
                     else:
                         self._say(f"{s.name}: PostgreSQL is down")
                 # kills, freezes and starts announce themselves; a daemon that ends on its own does not

@@ -13,6 +13,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from ..cluster import Cluster
+from ..sync_hint import leaderless_command, leaderless_hint
 from .health import human_age
 from .palette import DARK, HealthPalette
 from .rows import HEALTHY_ROWS, MemberRow, human_bytes
@@ -208,6 +209,11 @@ class ClusterSummary(Static):
         if not cluster.leader_name:
             line2.append("✗ NO LEADER", pal.bad)
             line2.append(": no member holds the leader lock; writes are not possible until one is elected. ")
+            if leaderless_hint(cluster):
+                # Synchronous mode keeps it so on purpose: say the way out (hatui/sync_hint.py).
+                command = leaderless_command(cluster)
+                line2.append("synchronous mode: no member known to hold every commit is running"
+                             + (f"; to promote one anyway: {command}" if command else "") + ". ", pal.warn)
         if cluster.is_paused:
             line2.append("❚❚ PAUSED", pal.warn)
             line2.append(": maintenance mode, no automatic failover (u resumes). ")

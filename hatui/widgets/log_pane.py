@@ -22,6 +22,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Input, RichLog, Static, TabbedContent, TabPane
 
+from ..logread import readable
 from .palette import DARK, HealthPalette
 
 MAX_LINES = 1000
@@ -42,7 +43,9 @@ HA_PHRASES = (
 
 
 def style_log_line(line: str, pal: HealthPalette = DARK) -> Text:
-    """Colour a log line: errors, warnings and HA decisions stand out; the words stay as they were."""
+    """Colour a log line: errors, warnings and HA decisions stand out; the words stay as they were.
+    A JSON line (log.type: json) is shown as the plain format would have written it."""
+    line = readable(line)
     text = Text(line, end="")
     upper = line[:80].upper()
     if any(w in upper for w in ("ERROR", "FATAL", "PANIC", "CRITICAL")):

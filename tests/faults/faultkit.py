@@ -95,6 +95,7 @@ class Writer(threading.Thread):
         self.cluster = cluster
         self.pause = pause
         self.acked: dict[int, int] = {}  # id -> port of the server that acknowledged it
+        self.ack_times: list[float] = []  # monotonic time of each acknowledgement (gaps = unavailability)
         self.failures = 0
         self._stop_event = threading.Event()
         self._next = 0
@@ -115,6 +116,7 @@ class Writer(threading.Thread):
                 self._next += 1
                 conn.execute("INSERT INTO fault_writes (id, port) VALUES (%s, %s)", (self._next, port))
                 self.acked[self._next] = port
+                self.ack_times.append(time.monotonic())
             except psycopg.Error:
                 self.failures += 1
                 if conn is not None:

@@ -8,6 +8,7 @@ call the same DemoRuntime method the console's demo panel calls. Timing is the t
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
@@ -69,6 +70,9 @@ class Demo:
         return res.returncode, res.stdout + res.stderr
 
     def status(self) -> dict:
+        # Lines read before the snapshot were printed before it: their PIDs must be in it. Later
+        # lines (a postmaster restarted after the snapshot, say) can only be checked for being gone.
+        self.lines_before_status = len(self.lines)
         code, out = self.ctl("status")
         assert code == 0, out
         return json.loads(out)
@@ -129,17 +133,39 @@ def leader_of(api_ports: dict[str, int]) -> str | None:
 def assert_all_gone(demo: Demo, status: dict) -> None:
     """Every PID the demo reported (printed or recorded) is gone, and no port it used listens."""
     recorded = [(int(p), int(s)) for pids in status["pids"].values() for p, s in pids]
+    before = "\n".join(demo.lines[:demo.lines_before_status])
+    printed_before = {int(p) for p in re.findall(r"\bpid (\d+)", before)}
     printed = {int(p) for p in re.findall(r"\bpid (\d+)", demo.text)}
-    assert recorded and printed
-    assert {p for p, _ in recorded} >= printed - {status["pid"]}, "a printed PID was not recorded"
+    assert recorded and printed_before
+    assert {p for p, _ in recorded} >= printed_before - {status["pid"]}, "a printed PID was not recorded"
     for pid, started_at in recorded:
         assert not (pid_alive(pid) and start_time(pid) == started_at), f"pid {pid} is still running"
+    for pid in printed - {p for p, _ in recorded}:  # printed after the snapshot
+        assert not (pid_alive(pid) and _ours(pid, demo.workdir, printed)), \
+            f"pid {pid} (printed after the status snapshot) is still running"
     ports = [int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", demo.text)]
     ports += [int(p) for p in re.findall(r"peer port (\d+)", demo.text)]
     ports += [int(p) for p in re.findall(r"REST :(\d+)", demo.text)]
     assert len(ports) >= 5
     for port in set(ports):
         assert not listening(port), f"port {port} still listens"
+
+
+def _ours(pid: int, workdir: Path, pids: set[int]) -> bool:
+    """Is this live PID one of the demo's processes, not a stranger that reused the number (PIDs
+    wrap quickly on a busy machine)? Its command line or working dir names the demo's dir, or it
+    is a fencing guard of one of the demo's daemons."""
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+        cwd = os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return False
+    if str(workdir) in " ".join(args) or cwd.startswith(str(workdir)):
+        return True
+    if "hatui.daemon.fence" in args and "--daemon-pid" in args:
+        i = args.index("--daemon-pid")
+        return i + 1 < len(args) and args[i + 1].isdigit() and int(args[i + 1]) in pids
+    return False
 
 
 @pytest.fixture

@@ -40,8 +40,8 @@ def test_quorum_candidate_waits_when_a_voter_is_unreachable() -> None:
     # pg2 may be the only standby that acknowledged the last commits: pg1 must not promote.
     d = decide_for(quorum3(), "pg1", pg_replica(), peers=peers(peer("pg2", reachable=False)))
     assert "acquire_lock" not in d.kinds and "promote" not in d.kinds
-    assert d.notes == ("Quorum requirement 2 can't be reached: 1 of the voters ['pg1', 'pg2'] seen at or "
-                       "behind my wal position",)
+    assert d.notes == (("Quorum requirement 2 can't be reached: 1 of the voters ['pg1', 'pg2'] seen at or "
+                        "behind my wal position; to promote pg1 anyway: hatui failover batman --candidate pg1"),)
 
 
 def test_quorum_voter_with_unknown_position_is_not_a_vote() -> None:
@@ -65,7 +65,10 @@ def test_quorum_non_voter_never_races_automatically() -> None:
     c = cluster([replica("pg1"), replica("pg2"), replica("pg3")], optime=LSN, synchronous_mode="quorum",
                 sync=("pg0", ["pg1", "pg2"]), sync_quorum=1)
     d = decide_for(c, "pg3", pg_replica(), peers=peers(peer("pg1"), peer("pg2")))
-    assert d.actions == () and d.notes == ("pg3 is not a synchronous standby and synchronous mode is on",)
+    assert d.actions == () and d.notes == (
+        ("pg3 is not a synchronous standby and synchronous mode is on: /sync lists pg1, pg2 (leader pg0) as holding "
+         "every acknowledged commit, so only they may take over; to promote pg3 anyway: "
+         "hatui failover batman --candidate pg3"),)
 
 
 def test_quorum_explicit_failover_skips_the_vote() -> None:
