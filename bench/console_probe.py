@@ -6,6 +6,9 @@ console on the whole namespace (headless, 120x36, Textual's test driver), then:
              just before the put to the widgets updated and to the screen painted;
   idle CPU - process CPU seconds over an idle window (watch, lease and /patroni pollers running);
   memory   - resident set of this process afterwards.
+With --events N, each cluster also holds N event keys (events.py) and each member key its
+published decision (issue 17), and every measured put is preceded by a new event in the watched
+cluster: the console then paints with the event timeline flowing.
 Prints one JSON object on its last line.
 """
 
@@ -28,7 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import etcd3
 
 from hatui.app import HatuiApp
+from hatui.events import make_event
 from hatui.launcher import LocalCluster
+
+EVENTS = 0  # --events: event keys per cluster, and one more before each measured put
 
 CLUSTERS, MEMBERS = 50, 3
 CONFIG = {
@@ -53,7 +59,18 @@ def member(i: int, role: str, lsn: int) -> str:
     }
     if role == "replica":
         data.update(replay_lsn=lsn, receive_lsn=lsn, replication_state="streaming")
+    if EVENTS:
+        data["decision"] = {"message": f"no action. I am (postgresql{i}), a secondary, and following a leader "
+                            "(postgresql0)", "actions": [], "leader": "postgresql0", "timeline": 1,
+                            "eligible": role == "replica", "lag": 0, "lease_ttl": 30,
+                            "since": "2026-12-03T18:00:00.000+00:00"}
     return json.dumps(data, separators=(",", ":"))
+
+
+def put_event(c: etcd3.Etcd3Client, prefix: str, n: int) -> None:
+    ev = make_event("config", "postgresql0", f"dynamic configuration changed: ttl: {n} -> {n + 1}",
+                    changes=[f"ttl: {n} -> {n + 1}"])
+    c.put(prefix + "events/" + ev.id, ev.to_value())
 
 
 def write_namespace(c: etcd3.Etcd3Client) -> None:
@@ -69,6 +86,8 @@ def write_namespace(c: etcd3.Etcd3Client) -> None:
             c.put(
                 prefix + f"members/postgresql{i}", member(i, role, 50331744), lease=lease if i == 0 else None
             )
+        for n in range(EVENTS):
+            put_event(c, prefix, n)
 
 
 def rss_mb() -> float:
@@ -96,6 +115,8 @@ async def measure(endpoint: str, c: etcd3.Etcd3Client, writes: int, idle: float)
         received, rendered, painted = [], [], []
         scope = app.selected_scope
         for i in range(writes):
+            if EVENTS:
+                put_event(c, f"/service/{scope}/", EVENTS + i)  # events flowing: not the measured write
             t0 = time.monotonic()
             resp = c.put(
                 f"/service/{scope}/members/postgresql1", member(1, "replica", 50331744 + 8 * (i + 1))
@@ -127,7 +148,10 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--writes", type=int, default=100)
     ap.add_argument("--idle", type=float, default=20.0)
+    ap.add_argument("--events", type=int, default=0, help="event keys per cluster, plus one per measured write")
     args = ap.parse_args()
+    global EVENTS
+    EVENTS = args.events
     base = tempfile.mkdtemp(prefix="hatui-bench-console-", dir="/tmp")
     etcd = LocalCluster(base, nodes_count=0)
     try:

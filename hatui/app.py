@@ -40,6 +40,7 @@ from .cluster import Cluster, Member
 from .dcs import ClusterStore, ClusterWatcher, DCSError, Etcd, normalize_namespace
 from .screens.config_editor import ConfigEditorScreen, WriteResult
 from .screens.confirm import ConfirmScreen
+from .screens.events import EventsScreen, only_events_changed
 from .screens.help import HelpScreen
 from .screens.history import HistoryScreen
 from .screens.keymap import ACTIONS, WRITE_ACTIONS, KeyAction, bindings_for, visible_actions
@@ -446,6 +447,7 @@ class HatuiApp(App[None]):
         else:
             clusters = dict(snapshot)  # type: ignore[call-overload]
         now = self.clock()
+        previous = self.clusters
         revision = max((c.revision for c in clusters.values()), default=self.conn.revision)
         for scope, cluster in sorted(clusters.items()):
             old = self.clusters.get(scope)
@@ -478,6 +480,8 @@ class HatuiApp(App[None]):
             self.held_updates += 1
             self.render_view(status_only=True)
             return
+        if self.screen is self.cluster_screen and only_events_changed(previous, clusters):
+            return  # a new event alone: nothing on this screen shows it (its revision shows next time)
         self.render_view()
         record = RenderRecord(revision, received, self.mono())
         self.render_log.append(record)
@@ -781,6 +785,12 @@ class HatuiApp(App[None]):
             self.screen.dismiss(None)
             return
         self.push_screen(HistoryScreen(self.selected_scope))
+
+    def action_events(self) -> None:
+        if isinstance(self.screen, EventsScreen):
+            self.screen.dismiss(None)
+            return
+        self.push_screen(EventsScreen(self.selected_scope))
 
     async def action_panel(self, name: str) -> None:
         widget = self._panel_widget

@@ -249,6 +249,36 @@ def history_cmd(cluster_name: str | None, fmt: str) -> None:
     click.echo(render_history(cluster, fmt))
 
 
+@cli.command("explain")
+@cluster_argument()
+@click.argument("member", required=False, shell_complete=complete_members)
+@click.option("-f", "--format", "fmt", type=click.Choice(["pretty", "json"]), default="pretty", show_default=True,
+              help="Output format")
+def explain_cmd(cluster_name: str | None, member: str | None, fmt: str) -> None:
+    """Say why: who leads since when, who could be promoted now and why not, what a switchover would do."""
+    from .cli_explain import do_explain
+
+    do_explain(get_ctl(), cluster_name, member, fmt)
+
+
+@cli.command("events")
+@cluster_argument()
+@click.option("-f", "--format", "fmt", type=click.Choice(["pretty", "json"]), default="pretty", show_default=True,
+              help="Output format (json: a list; with --follow, one object per line)")
+@click.option("--follow", is_flag=True, help="Keep printing new events as they are recorded")
+@click.option("-k", "--kind", "kinds", multiple=True, help="Only events of this kind (repeatable)")
+@click.option("-n", "--limit", type=click.IntRange(1), help="Only the last N events")
+def events_cmd(cluster_name: str | None, fmt: str, follow: bool, kinds: tuple[str, ...], limit: int | None) -> None:
+    """The cluster's event timeline: leader changes and why, demotions, rewinds, config changes..."""
+    from .cli_explain import do_events
+    from .events import KINDS
+
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown:
+        raise click.BadParameter(f"unknown kind {unknown[0]!r}; kinds: {', '.join(KINDS)}", param_hint="--kind")
+    do_events(get_ctl(), cluster_name, fmt, follow, kinds, limit)
+
+
 @cli.command("show-config")
 @cluster_argument()
 def show_config_cmd(cluster_name: str | None) -> None:
@@ -285,11 +315,16 @@ def edit_config_cmd(cluster_name: str | None, quiet: bool, kvpairs: tuple[str, .
 @click.option("--candidate", help="The member to promote", shell_complete=complete_members)
 @click.option("--scheduled", help="When (ISO 8601, or now)")
 @option_force
+@click.option("--dry-run", is_flag=True, help="Say whether it would go ahead (or why not) and write nothing")
 def switchover_cmd(cluster_name: str | None, leader: str | None, candidate: str | None,
-                   scheduled: str | None, force: bool) -> None:
+                   scheduled: str | None, force: bool, dry_run: bool) -> None:
     """Hand the leader role to a replica, gracefully."""
     from .cli_actions import do_switchover
 
+    if dry_run:
+        from .cli_explain import do_dry_run
+
+        return do_dry_run(get_ctl(), cluster_name, candidate, leader)
     do_switchover(get_ctl(), "switchover", cluster_name, candidate, force, leader, scheduled)
 
 

@@ -108,6 +108,9 @@ def do_switchover(ctl: Ctl, action: str, cluster_name: str | None, candidate: st
         if candidate:
             ok, why = report[candidate]
             if not ok:
+                from .cli_explain import record_refusal
+
+                record_refusal(ctl, scope, action, candidate, why)
                 raise CtlError(f"Candidate {candidate} is not eligible: {why}")
         elif not any(ok for ok, _ in report.values()):
             raise CtlError("No candidate can be promoted now: "

@@ -285,5 +285,12 @@ def confirm_members_action(members: list[Member], force: bool, action: str,
             question = f"Are you sure you want to schedule {action} of members {names} at {scheduled_at.isoformat()}?"
         if not click.confirm(question):
             raise CtlError(f"Aborted scheduled {action}")
+    elif action == "reinitialize":
+        # A reinit deletes the member's data directory: a reflexive "y" is not enough, the
+        # operator types the names (as `remove` asks for the cluster name). --force skips it.
+        typed = click.prompt(f"Reinitialize deletes the data directory of {names}. "
+                             "Type the member name(s) to confirm", type=str, default="", show_default=False)
+        if sorted(n.strip() for n in typed.split(",") if n.strip()) != sorted(m.name for m in members):
+            raise CtlError(f"Aborted {action}: the names typed do not match {names}")
     elif not click.confirm(f"Are you sure you want to {action} members {names}?"):
         raise CtlError(f"Aborted {action}")

@@ -16,6 +16,7 @@ from typing import Any, Iterable, Mapping
 from urllib.parse import urlparse
 
 from .config import DynamicConfig, safe_dynamic
+from .events import Event, parse_event, sorted_events
 
 # Member `state` strings Patroni uses, in the order of its metrics index.
 MEMBER_STATES = (
@@ -495,6 +496,7 @@ class Cluster:
     status: Status = Status()
     failsafe: Mapping[str, str] | None = None
     revision: int = 0
+    events: tuple[Event, ...] = ()  # the event timeline (events.py), oldest first
 
     # --- building ---------------------------------------------------------------------------
     @classmethod
@@ -505,7 +507,13 @@ class Cluster:
         legacy_optime: int | None = None
         status_value = None
         failover_rev = 0
+        events: list[Event] = []
         for key, value, mod_rev, lease in kvs:
+            if key.startswith("events/"):  # first, and without decoding: most keys are events
+                ev = parse_event(key[7:], value, mod_rev)
+                if ev is not None:
+                    events.append(ev)
+                continue
             if isinstance(value, bytes):
                 value = value.decode("utf-8", "replace")
             if key.startswith("members/"):
@@ -536,7 +544,7 @@ class Cluster:
         status = Status.from_value(status_value) if status_value is not None else Status(legacy_optime)
         members.sort(key=lambda m: m.name)
         return cls(scope=scope, members=tuple(members), status=status, revision=revision,
-                   failover_revision=failover_rev, **fields)
+                   failover_revision=failover_rev, events=sorted_events(events), **fields)
 
     # --- questions --------------------------------------------------------------------------
     @property

@@ -996,7 +996,7 @@ _OLD_NAMES = {"master_start_timeout": "primary_start_timeout", "master_stop_time
 
 NODE_KEYS = _words(
     """
-    scope namespace name restapi ctl etcd etcd3 bootstrap postgresql tags watchdog log fencing citus
+    scope namespace name restapi ctl etcd etcd3 bootstrap postgresql tags watchdog log fencing citus events
     """
 )
 _OTHER_DCS = ("consul", "zookeeper", "exhibitor", "kubernetes", "raft")
@@ -1408,6 +1408,13 @@ def _validate_node(c: _Checker, d: Any, local: bool) -> None:
             _check_log(c, k, value)
         elif key == "fencing":
             _check_section(c, k, value, {"enabled": "bool", "safety_margin": (0, SECONDS_MAX)})
+        elif key == "events":  # hatui's event timeline (events.py): cap and webhooks per kind
+            events = _check_section(c, k, value, {"max": (10, 100000), "webhooks": None})
+            hooks = events.get("webhooks") if events else None
+            if hooks is not None and c.mapping((*k, "webhooks"), hooks):
+                for kind, url in hooks.items():
+                    if c.string((*k, "webhooks", kind), url) and not url.startswith(("http://", "https://")):
+                        c.error((*k, "webhooks", kind), url, "syntax", "must be an http:// or https:// URL")
         elif key in ("ctl", "citus"):
             if value is not None:
                 c.mapping(k, value)

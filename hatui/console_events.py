@@ -97,6 +97,39 @@ _R1_BEHIND = [0, 0, 4096, 0, 8192, 0, 0, 16384, 0, 0, 4096, 0]
 _R2_BEHIND = [0, 65536, 131072, 262144, 196608, 524288, 786432, 1048576, 1572864, 2097152, 2621440, 3145728]
 
 
+def _decision(message: str, **facts: Any) -> dict:
+    """A member's published decision (daemon/decisions.py), as the daemons write it."""
+    return {"decision": {"message": message, "actions": [], "leader": "postgresql0", "timeline": 3,
+                         **facts, "lease_ttl": 30, "since": "2026-11-25T19:44:02.118+00:00"}}
+
+
+def _events() -> dict[str, tuple[str, int]]:
+    """The event timeline the daemons recorded before the stream starts (events.py keys)."""
+    rows = [
+        ("failover", "postgresql1", "2026-11-25T19:40:11.512+00:00",
+         ("postgresql1 took the leader lock: the leader postgresql0 vanished: its lease ended and took its member "
+          "key with it (host, network or daemon down)"),
+         {"previous": "postgresql0", "timeline": 2, "lsn": 50331808}),
+        ("rewind", "postgresql0", "2026-11-25T19:40:40.020+00:00", "rewound from postgresql1 to follow it",
+         {"source": "postgresql1", "timeline": 1}),
+        ("switchover", "postgresql0", "2026-11-25T19:43:53.055+00:00",
+         "postgresql0 took the leader lock: switchover requested from postgresql1 to postgresql0",
+         {"previous": "postgresql1", "timeline": 3, "lsn": 52903928}),
+        ("demote", "postgresql1", "2026-11-25T19:43:53.101+00:00",
+         "demoted: switchover: demoting myself (Demoting self (graceful))", {"to": "postgresql0"}),
+        ("config", "postgresql0", "2026-11-25T19:45:10.300+00:00",
+         "dynamic configuration changed: postgresql.parameters.max_connections: 100 -> 200",
+         {"changes": ["postgresql.parameters.max_connections: 100 -> 200"]}),
+        ("pending_restart", "postgresql1", "2026-11-25T19:45:11.400+00:00",
+         "needs a restart to apply: max_connections", {"parameters": ["max_connections"]}),
+    ]
+    out = {}
+    for i, (kind, member, when, message, facts) in enumerate(rows):
+        out[f"events/0000{i}-{member}"] = (_j({"kind": kind, "time": when, "member": member, "message": message,
+                                               "facts": facts}), 0)
+    return out
+
+
 def batman_steps() -> list[Step]:
     steps = []
     for i, leader_lsn in enumerate(_LEADER):
@@ -119,7 +152,11 @@ def batman_steps() -> list[Step]:
                 0,
             ),
             "failover": ("{}", 0),
-            "members/postgresql0": (_j(_member(5432, 8008, "primary", leader_lsn)), LEASE_LEADER),
+            "members/postgresql0": (
+                _j(_member(5432, 8008, "primary", leader_lsn,
+                           **_decision("no action. I am (postgresql0), the leader with the lock"))),
+                LEASE_LEADER,
+            ),
             "members/postgresql1": (
                 _j(
                     _member(
@@ -137,19 +174,28 @@ def batman_steps() -> list[Step]:
                             if i >= 8
                             else {}
                         ),
+                        **_decision("no action. I am (postgresql1), a secondary, and following a leader "
+                                    "(postgresql0)", eligible=True),
                     )
                 ),
                 LEASE_REPLICA1,
             ),
             "members/postgresql2": (
                 _j(
-                    _member(5434, 8010, "replica", r2, tags={"nofailover": True, "dc": "backup"})
+                    _member(5434, 8010, "replica", r2, tags={"nofailover": True, "dc": "backup"},
+                            **_decision("no action. I am (postgresql2), a secondary, and following a leader "
+                                        "(postgresql0)", eligible=False, why_not="it is tagged nofailover"))
                     if not last
-                    else _member(5434, 8010, "replica", r2, tags={"dc": "backup"})
+                    else _member(5434, 8010, "replica", r2, tags={"dc": "backup"},
+                                 **_decision("no action. I am (postgresql2), a secondary, and following a leader "
+                                             "(postgresql0)", eligible=False,
+                                             why_not="it lags 3.0 MB (3145728 bytes) behind, more than "
+                                             "maximum_lag_on_failover (1048576 bytes)"))
                 ),
                 LEASE_REPLICA2,
             ),
         }
+        keys.update(_events())
         steps.append(Step(revision=100 + i * 3, keys=keys))
     return steps
 

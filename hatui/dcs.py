@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from .cluster import Cluster, Failover, Status, SyncState, TimelineHistory
+from .events import Event
 
 log = logging.getLogger("hatui.dcs")
 
@@ -107,6 +108,14 @@ class KeyPaths:
     @property
     def failsafe(self) -> str:
         return self.key("failsafe")
+
+    @property
+    def events(self) -> str:
+        """Prefix of the event timeline: one write-once key per event (events.py)."""
+        return self.key("events/")
+
+    def event(self, event_id: str) -> str:
+        return self.events + event_id
 
 
 class Etcd:
@@ -285,32 +294,69 @@ class ClusterWatcher:
     def prefix(self) -> str:
         return f"{self.namespace}/{self.scope}/" if self.scope else f"{self.namespace}/"
 
-    def _snapshot(self, kvs: dict[str, tuple[bytes, int, int]], revision: int) -> object:
-        rows = [(k, v, r, lease) for k, (v, r, lease) in kvs.items()]
+    def _scope_of(self, key: str) -> tuple[str, str] | None:
+        """(scope, key relative to the scope) of an absolute key; None outside any cluster."""
         if self.scope:
-            n = len(self.prefix)
-            return Cluster.from_kvs(self.scope, [(k[n:], v, r, le) for k, v, r, le in rows], revision)
-        return clusters_from_kvs(self.namespace, rows, revision)
+            return (self.scope, key[len(self.prefix):]) if key.startswith(self.prefix) else None
+        ns = self.namespace + "/"
+        if not key.startswith(ns):
+            return None
+        scope, sep, rest = key[len(ns):].partition("/")
+        return (scope, rest) if sep and scope else None
+
+    def _snapshot(self, groups: dict[str, dict[str, tuple[bytes, int, int]]], built: dict[str, Cluster],
+                  dirty: set[str], revision: int) -> object:
+        """Rebuild only the clusters a batch touched: with event timelines (events.py) a namespace
+        holds thousands of keys, and rebuilding every cluster per change cost the console most of
+        its paint time (bench/console_probe.py --events). The others keep their Cluster object."""
+        for scope in dirty:
+            rows = groups.get(scope)
+            if rows is None:
+                built.pop(scope, None)
+            else:
+                built[scope] = Cluster.from_kvs(scope, [(k, v, r, le) for k, (v, r, le) in rows.items()], revision)
+        if self.scope:
+            return built.get(self.scope) or Cluster.from_kvs(self.scope, [], revision)
+        return dict(built)
 
     def run(self) -> None:
         """Blocking loop; returns after stop()."""
+        groups: dict[str, dict[str, tuple[bytes, int, int]]] = {}
+        built: dict[str, Cluster] = {}
         while not self._stop.is_set():
             try:
                 rows, revision = self.etcd.get_prefix(self.prefix)
-                state = {k: (v, r, le) for k, v, r, le in rows}
-                self.on_change(self._snapshot(state, revision))
+                fresh: dict[str, dict[str, tuple[bytes, int, int]]] = {}
+                for k, v, r, le in rows:
+                    where = self._scope_of(k)
+                    if where is not None:
+                        fresh.setdefault(where[0], {})[where[1]] = (v, r, le)
+                # After a reconnect, clusters whose keys did not change keep their object too.
+                dirty = {s for s in set(fresh) | set(groups) if fresh.get(s) != groups.get(s) or s not in built}
+                groups = fresh
+                self.on_change(self._snapshot(groups, built, dirty, revision))
                 self._watch = self.etcd.watch_prefix(self.prefix, revision + 1)
                 for rev, events in self._watch:
                     if self._stop.is_set():
                         return
                     if not events:
                         continue  # progress notification
+                    dirty: set[str] = set()
                     for ev in events:
+                        where = self._scope_of(ev.key)
+                        if where is None:
+                            continue
+                        scope, rel = where
+                        dirty.add(scope)
                         if ev.deleted:
-                            state.pop(ev.key, None)
+                            group = groups.get(scope)
+                            if group is not None:
+                                group.pop(rel, None)
+                                if not group:
+                                    del groups[scope]
                         else:
-                            state[ev.key] = (ev.value, ev.mod_revision, ev.lease)
-                    self.on_change(self._snapshot(state, rev))
+                            groups.setdefault(scope, {})[rel] = (ev.value, ev.mod_revision, ev.lease)
+                    self.on_change(self._snapshot(groups, built, dirty, rev))
             except DCSError as exc:
                 if self._stop.is_set():
                     return
@@ -430,3 +476,16 @@ class ClusterStore:
 
     def delete_cluster(self) -> None:
         self.etcd.delete_prefix(self.paths.prefix)
+
+    # event timeline
+    def append_event(self, event: Event, cap: int) -> int:
+        """Write one event, then drop the oldest past `cap` (by revision). Returns how many were
+        dropped. Two writers may drop the same key: deleting a missing key is harmless."""
+        self.etcd.put(self.paths.event(event.id), event.to_value())
+        kvs, _ = self.etcd.get_prefix(self.paths.events)
+        if len(kvs) <= cap:
+            return 0
+        oldest = sorted(kvs, key=lambda kv: kv[2])[: len(kvs) - cap]
+        for key, *_ in oldest:
+            self.etcd.delete(key)
+        return len(oldest)

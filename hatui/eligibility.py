@@ -122,3 +122,24 @@ def candidate_report(
         for m in cluster.members
         if m.name != cluster.leader_name
     ]
+
+
+def automatic_eligibility(
+    cluster: Cluster,
+    member_name: str,
+    patroni_status: Mapping[str, Any] | None = None,
+) -> tuple[bool, str]:
+    """Would this member be promoted if the leader died now? (eligible, reason), same words as above.
+
+    Adds the rules that only hold for an automatic failover (ha._unhealthy_cluster): nothing is
+    promoted while the cluster is paused, a member missing from /failsafe never leads while
+    failsafe mode is on, and under synchronous replication only the sync set may take over.
+    """
+    config = cluster.config
+    if cluster.is_paused:
+        return False, "the cluster is paused (no automatic failover; a manual failover still works)"
+    if (config is not None and config.failsafe_mode and cluster.failsafe
+            and member_name not in cluster.failsafe):
+        return False, "it is not in the /failsafe key and failsafe mode is on"
+    # The switchover rules include the synchronous set, which an automatic failover honours too.
+    return failover_eligibility(cluster, member_name, patroni_status, action="switchover")

@@ -432,6 +432,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self._require_get_auth():
             status = self.backend.node_status()
             text = rules.metrics_text(status, self._current_cluster(), self.backend.dcs_ok())
+            extra = getattr(self.backend, "extra_metrics", None)  # hatui's own counters (decisions.py)
+            if extra is not None:
+                text += extra()
             self._send(200, text.encode("utf-8"), "text/plain; version=0.0.4; charset=utf-8")
 
     # --- config writes ----------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from ..cluster import Cluster, Failover
 from ..dcs import DCSError
 from .api import ApiRefusal, ApiServer
 from .api_rules import merge_patch, postgres_version_to_int
+from .decisions import lease_time_left, metrics_lines
 from .member import patroni_status
 from .peers import probe_members
 from .requests import DaemonPort, Request
@@ -53,7 +54,14 @@ class DaemonBackend:
 
     # ---- reads -----------------------------------------------------------------------------
     def node_status(self) -> dict:
-        return patroni_status(self.d.view)
+        status = patroni_status(self.d.view)
+        left = lease_time_left(self.d)
+        if left is not None and isinstance(status.get("decision"), dict):
+            status["decision"] = {**status["decision"], "lease_time_left": left}  # live, never in etcd
+        return status
+
+    def extra_metrics(self) -> str:
+        return metrics_lines(self.d.rt.scope, self.d.name, self.d.narrator.counters)
 
     def cluster(self) -> Cluster | None:
         return self.d.cluster
@@ -151,6 +159,8 @@ class DaemonBackend:
             # Patroni's text, then why: "no good candidates" alone is what its users complain about.
             why = "; ".join(f"{n}: {r}" for n, r in reasons.items())
             log.warning("%s refused: %s", action, why)
+            self.d.record_event("switchover_refused", f"{action} to {candidate or 'any member'} refused (REST API): "
+                                f"{why}", action=action, candidate=candidate, why=why, via="REST API")
             raise ApiRefusal(412, f"{action} is not possible: no good candidates have been found ({why})")
 
     @staticmethod

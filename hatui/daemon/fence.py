@@ -93,6 +93,7 @@ class FenceClient:
             "data_dir": os.path.abspath(daemon.pg.data_dir),
             "safety_margin": int(fencing.safety_margin),
             "leader_key": daemon.store.paths.leader,
+            "events_prefix": daemon.store.paths.events,  # the guard tells what it did (events.py)
             "etcd": {"hosts": list(daemon.rt.etcd_hosts), "protocol": node.etcd.protocol,
                      "username": etcd_auth.get("username"), "password": etcd_auth.get("password")},
             "watchdog": _watchdog_config(node),
@@ -416,6 +417,9 @@ class Guard:
                 if result.get("succeeded"):
                     log.warning("fencing guard released the leader key %s of %s (PostgreSQL is stopped): a replica "
                                 "can take over now", key, name)
+                    self._record(etcd, "fencing", f"the daemon of {name} died while leader: its fencing guard "
+                                 "stopped PostgreSQL and released the leader key, so a replica can take over",
+                                 action="stopped postgres, released leader key")
                 else:
                     log.info("fencing guard: the leader key no longer names %s on lease %s; left alone", name, lease)
                 if lease:
@@ -429,6 +433,19 @@ class Guard:
                     log.error("fencing guard could not release the leader key: %s", exc)
                     return
                 time.sleep(0.5)
+
+    def _record(self, etcd: Any, kind: str, message: str, **facts: Any) -> None:
+        """One event in the cluster's timeline (best effort: the guard's job is done already)."""
+        prefix = self.config.get("events_prefix")
+        if not prefix:
+            return
+        from ..events import make_event
+
+        ev = make_event(kind, self.config.get("name"), message, **facts)
+        try:
+            etcd.put(prefix + ev.id, ev.to_value())
+        except Exception as exc:  # noqa: BLE001 - only the record is lost
+            log.info("fencing guard could not record the event: %s", exc)
 
     # ---- watchdog ---------------------------------------------------------------------------
     def _watchdog_feed(self) -> None:

@@ -21,15 +21,18 @@ from typing import Any, Callable, Iterator
 from ..cluster import Cluster, HistoryEntry, Status, TimelineHistory, parse_lsn
 from ..dcs import ClusterStore, ClusterWatcher, DCSError, LeaseExpired
 from ..etcd_gateway import EtcdGateway
+from ..events import DEFAULT_CAP
 from ..notbuilt import dynamic_findings
 from . import bootstrap, failsafe, faultpoint, nodereload, queries, standby_cluster, sync
 from .callbacks import CallbackRunner
+from .decisions import Narrator, callback_recorder
 from .fence import FenceClient
 from .ha import Action, Decision, LocalPostgres, Observation
 from .lease import LeaseKeeper
 from .member import NodeView, member_data
 from .node import NodeRuntime
 from .peers import probe_members, probe_one
+from .recorder import EventRecorder
 from .requests import Request
 from .slots import SlotKeeper, slot_name_from_member_name
 from .wdcheck import may_lead
@@ -82,12 +85,20 @@ class Daemon:
         self.slots = SlotKeeper(self)  # replication slots (use_slots, slots, member_slots_ttl)
         self.callbacks = CallbackRunner(rt.node.postgresql.callbacks, rt.scope, rt.pgc.get("pre_promote"),
                                         rt.pgc.get("before_stop"))
+        # Say why (decisions.py, recorder.py): the published decision and the event timeline.
+        ev_cfg = rt.node.raw.get("events") or {}
+        self.recorder = EventRecorder(self.store, rt.name, int(ev_cfg.get("max") or DEFAULT_CAP),
+                                      ev_cfg.get("webhooks") or {})
+        self.record_event = self.recorder.record_event  # the one entry point (callbacks use it too)
+        self.narrator = Narrator(rt.name, self.record_event)
+        self.callbacks.listeners.append(callback_recorder(self.record_event))
 
     # ------------------------------------------------------------------ lifecycle
     def run(self) -> int:
         self._check_unique_name()
         self.fence = FenceClient.for_daemon(self)
         self.fence.start()
+        self.recorder.start()
         self._start_watch()
         self._start_api()
         try:
@@ -146,6 +157,8 @@ class Daemon:
         if self.api:
             self.api.stop()
         self.fence.close()  # a clean exit: the guard leaves PostgreSQL and etcd alone
+        self.recorder.flush(2.0)  # the last events (demotion on the way out) still reach etcd
+        self.recorder.stop()
         self.etcd.close()
         self.keeper.etcd.close()
         self.callbacks.wait_idle(5.0)  # let a just-fired on_stop finish and be logged
@@ -211,7 +224,8 @@ class Daemon:
                 peers = probe_members(cluster, self.name)
                 obs = replace(obs, cluster=cluster, peers=peers)
                 decision = standby_cluster.decide(obs)
-            self._execute(decision, cluster)
+            completed = self._execute(decision, cluster)
+            self.narrator.after_cycle(self, decision, obs, cluster, completed)
             self.fence.after_cycle(lock_refreshed, self.view.role in ("primary", "promoted"),
                                    bool(cluster and cluster.is_paused))
             self.slots.sync(cluster)
@@ -399,7 +413,7 @@ class Daemon:
         ]
 
     # ------------------------------------------------------------------ actions
-    def _execute(self, decision: Decision, cluster: Cluster | None) -> None:
+    def _execute(self, decision: Decision, cluster: Cluster | None) -> bool:
         level = getattr(logging, decision.level.upper(), logging.INFO)
         for note in decision.notes:
             log.info("%s", note)
@@ -421,6 +435,7 @@ class Daemon:
             # The decision and its actions as fields too, for JSON logs (hatui/daemon/logsetup.py).
             log.log(level, "%s", decision.message,
                     extra={"decision": decision.message, "actions": [k for k in decision.kinds if k != "probe_peers"]})
+        return completed
 
     def _run_action(self, a: Action, cluster: Cluster | None) -> bool:
         handler = getattr(self, f"_do_{a.kind}", None)

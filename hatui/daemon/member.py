@@ -41,6 +41,8 @@ class NodeView:
     replication: list = field(default_factory=list)
     dcs_last_seen: int = 0
     failsafe_active: bool = False
+    # The last HA decision and its facts (daemon/decisions.py); a field Patroni tools ignore.
+    decision: dict | None = None
 
 
 def member_data(v: NodeView) -> dict[str, Any]:
@@ -74,6 +76,8 @@ def member_data(v: NodeView) -> dict[str, Any]:
                 data["replication_state"] = v.replication_state
         if v.timeline is not None:
             data["timeline"] = v.timeline
+    if v.decision:
+        data["decision"] = v.decision
     return data
 
 
@@ -117,4 +121,6 @@ def patroni_status(v: NodeView) -> dict[str, Any]:
     if v.sysid:
         out["database_system_identifier"] = v.sysid
     out["patroni"] = {"version": PATRONI_COMPAT_VERSION, "scope": v.scope, "name": v.name}
+    if v.decision:
+        out["decision"] = v.decision
     return out

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from ..cluster import Cluster
     from ..config import DynamicConfig
     from ..dcs import ClusterStore
+    from .decisions import Narrator
     from .member import NodeView
     from .node import NodeRuntime
     from .postgres import Postgres
@@ -54,6 +55,13 @@ class DaemonPort(Protocol):
     lock_refreshed_at: float  # monotonic
     next_run_at: float  # monotonic
     failsafe_leader_seen: tuple[str, float] | None
+    lease_ttl: int  # the TTL our lease was granted with (GET /patroni's lease_time_left)
+    lease_refreshed_at: float  # monotonic
+    narrator: Narrator  # the published decision and the failover/switchover counters
+
+    def record_event(self, kind: str, message: str, **facts: object) -> object:
+        """Put an event in the cluster's timeline (recorder.py), aside from the HA loop."""
+        ...
 
     def submit(self, req: Request, timeout: float) -> Request:
         """Queue `req` for the HA thread and wait up to `timeout` for it to finish."""

@@ -21,6 +21,7 @@ from ..widgets.lag_sparkline import LagPanel
 from ..widgets.log_pane import LogPanes
 from ..widgets.member_table import NARROW_WIDTH, MemberTable
 from ..widgets.palette import HealthPalette
+from ..widgets.why_pane import WhyPane
 from .keymap import WRITE_ACTIONS, bindings_for
 from .member_detail import MemberDetailScreen
 
@@ -60,6 +61,7 @@ class ClusterScreen(Screen[None]):
                     id="filter",
                 )
                 yield MemberTable(id="members")
+                yield WhyPane(id="why")  # issue 17: why each member would (not) be promoted
                 yield LagPanel(id="lag")
                 yield LogPanes(sorted(self.app.log_files) or self._recorded_log_members(), id="logs")
             if panel is not None and dock == "right":
@@ -123,6 +125,8 @@ class ClusterScreen(Screen[None]):
         if not self.ready:
             return
         self.members_table.set_palette(pal)
+        for why in self.query(WhyPane):
+            why.palette = pal
         lag = self.query_one(LagPanel)
         lag.palette = pal
         self.log_panes.set_palette(pal)
@@ -168,6 +172,8 @@ class ClusterScreen(Screen[None]):
             return
         rows = app.rows_for(cluster.scope)
         table.show(rows)
+        for why in self.query(WhyPane):
+            why.show(cluster, rows)
         history = {name: h for (scope, name), h in app.lag_history.items() if scope == cluster.scope}
         self.query_one(LagPanel).show(rows, history)
 

@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from ..cluster import Cluster, format_lsn
+from ..events import cause_of_timeline
 from ..widgets.timeline import TimelineEvent
 
 KIND_STYLE = {"leader": "bold", "failover": "bold", "pause": "bold"}
@@ -42,6 +43,7 @@ class HistoryScreen(Screen[None]):
         ht.add_column("Reason", key="reason")
         ht.add_column("Timestamp", key="ts")
         ht.add_column("New Leader", key="leader")
+        ht.add_column("Why (event)", key="cause")
         et = self.query_one("#events-table", DataTable)
         et.add_column("Seen at", key="at")
         et.add_column("Cluster", key="scope")
@@ -68,19 +70,21 @@ class HistoryScreen(Screen[None]):
                     f": current timeline {cluster.timeline}, {len(entries)} past timeline(s)",
                 )
             )
-            sig = tuple(entries)
+            sig = (tuple(entries), tuple(e.id for e in cluster.events))
             if sig != self._history_sig:
                 # The history key only changes on a promotion: rebuilding it is cheap and rare.
                 self._history_sig = sig
                 table = self.query_one("#history-table", DataTable)
                 table.clear()
                 for e in sorted(entries, key=lambda e: e.timeline, reverse=True):
+                    cause = cause_of_timeline(cluster.events, e.timeline + 1)  # the change that ended it
                     table.add_row(
                         Text(str(e.timeline), justify="right"),
                         Text(f"{format_lsn(e.lsn)} ({e.lsn})", justify="right"),
                         e.reason,
                         e.timestamp,
                         e.new_leader,
+                        f"{cause.kind}: {cause.facts.get('cause') or cause.message}" if cause else "",
                         key=str(e.timeline),
                     )
         wanted = [e for e in events if self.scope is None or e.scope == self.scope]

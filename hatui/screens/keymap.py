@@ -39,6 +39,7 @@ ACTIONS: tuple[KeyAction, ...] = (
     KeyAction("S", "sort_reverse", "Reverse sort", footer=False, where="screen"),
     KeyAction("enter", "member_detail", "Member detail", where="screen"),
     KeyAction("h", "history", "Timeline history", short="History"),
+    KeyAction("y", "events", "Event timeline (what happened and why)", footer=False, short="Events"),
     KeyAction("l", "next_log", "Next log pane", footer=False, where="screen"),
     KeyAction("c", "next_cluster", "Next cluster", footer=False, where="screen"),
     KeyAction("delete", "forget_member", "Forget a gone member (greyed row)", footer=False, where="screen", display="del"),

@@ -89,6 +89,7 @@ def build_steps(c: TourContext) -> list[TourStep]:
         TourStep("failover", "Automatic failover", [
             f"Kill -9 the leader's daemon (the talk's ^Z, then kill -9 %1): press a, or select {killed} and press k.",
             *failover_effect,
+            "The Why pane says who may take over and why not; press y for the event that says who did, and why.",
         ], do=f"kill -9 the daemon of {killed}"),
         TourStep("splitbrain", "Split brain", [
             f"Write to the old leader directly, as the talk's `CREATE TABLE splitbrain()`: press a, or select "
@@ -104,6 +105,7 @@ def build_steps(c: TourContext) -> list[TourStep]:
                 "Its PostgreSQL still runs as a primary with writes the new leader never saw: the daemon stops it,",
                 "runs pg_rewind to undo the WAL that diverged and follows the new leader. The split-brain row is gone.",
             ]),
+            "Press y: the event timeline shows what happened; hatui explain says the same in a terminal.",
         ], do=f"start the daemon of {victim}"),
         TourStep("reload", "Edit the config: reload", [
             "The dynamic configuration lives in etcd (the config key) and applies to every member.",
@@ -125,7 +127,7 @@ def build_steps(c: TourContext) -> list[TourStep]:
             (f"Its fencing guard stops PostgreSQL {c.ttl}s minus the safety margin after the last renewal;"
              if c.fencing else "Its PostgreSQL keeps running and accepting writes;"),
             f"when the key expires (ttl {c.ttl}s) another member is promoted. Press a (or z on {frozen}) again:",
-            "the daemon wakes up, sees it lost the lock, and rejoins as a replica.",
+            "the daemon wakes up, sees it lost the lock, and rejoins as a replica. The summary counts the lease down.",
         ], do=f"freeze or resume the daemon of {frozen}"),
         TourStep("load", "Under load", [
             "Press L for a steady write load (about 50 commits/s); the panel shows commits/s, errors and which",

@@ -92,3 +92,21 @@ def test_callbacks_run_with_patroni_arguments_and_pre_promote_can_stop_a_promoti
     assert not p0.is_writable()
     assert "pre_promote script failed: not promoting" in p0.log_path.read_text()
     assert "on_role_change primary batman" not in lines(logs["postgresql0"])
+
+    # Issue 17: every run is in the cluster's event timeline with its exit status (the refused
+    # pre_promote as exit status 1), so `hatui events` shows why postgresql0 did not take over.
+    from hatui.etcd_http import EtcdHttp
+
+    etcd = EtcdHttp([cluster.etcd_endpoint])
+
+    def recorded() -> bool:
+        evs = etcd.read_cluster("/service", "batman").events
+        refused = any(e.kind == "callback" and e.member == "postgresql0" and e.facts.get("callback") == "pre_promote"
+                      and e.facts.get("returncode") == 1 for e in evs)
+        role = any(e.kind == "callback" and e.member == "postgresql1" and e.facts.get("callback") == "on_role_change"
+                   and e.facts.get("returncode") == 0 for e in evs)
+        return refused and role
+    try:
+        cluster.wait_for(recorded, 30, "the callback runs in the event timeline")
+    finally:
+        etcd.close()

@@ -620,8 +620,13 @@ def test_reinit_retries_with_force_after_confirmation(hatui: Cli, grpc_etcd: Etc
     result = hatui("reinit", "batman", "postgresql0", "--force")
     assert result.stderr == ("Error: Member postgresql0 is the leader of cluster batman: only replicas can be "
                              "reinitialized\n")
-    result = hatui("reinit", "batman", "postgresql1", input="y\ny\n")
+    result = hatui("reinit", "batman", "postgresql1", input="y\n")
+    assert (result.exit_code, result.stderr) == (1, "Error: Aborted reinitialize: the names typed do not match "
+                                                    "postgresql1\n")
+    assert replica.calls("POST") == []
+    result = hatui("reinit", "batman", "postgresql1", input="postgresql1\ny\n")
     assert result.exit_code == 0, result.output
+    assert "Type the member name(s) to confirm: postgresql1" in result.stdout
     assert [r[3] for r in replica.calls("POST")] == [{"force": False, "from_leader": False},
                                                      {"force": True, "from_leader": False}]
     assert "Do you want to cancel it and reinitialize anyway? [y/N]: y" in result.stdout

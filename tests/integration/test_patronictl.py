@@ -279,6 +279,27 @@ def test_version_and_reinit(cluster: LocalCluster, ctl) -> None:
     healthy(cluster)
 
 
+def test_list_unchanged_by_decisions_and_events(cluster: LocalCluster, ctl) -> None:
+    """Issue 17: hatui's `decision` field in member keys and the `events/` keys under the cluster
+    prefix are ignored by patronictl: it lists the same members, roles, states and timelines."""
+    from hatui.etcd_http import EtcdHttp
+
+    leader, replica = healthy(cluster)
+    assert member_key(cluster, replica.name)["decision"]["leader"] == leader.name
+    etcd = EtcdHttp([cluster.etcd_endpoint])
+    try:
+        assert etcd.read_cluster("/service", "batman").events  # earlier tests switched over and paused
+    finally:
+        etcd.close()
+    res = ctl("list", "batman", "-f", "json")
+    assert res.returncode == 0 and not res.stderr, res.stderr
+    members = {m["Member"]: m for m in json.loads(res.stdout)}
+    assert set(members) == {leader.name, replica.name}
+    assert members[leader.name]["Role"] == "Leader" and members[leader.name]["State"] == "running"
+    assert members[replica.name]["Role"] == "Replica" and members[replica.name]["State"] == "streaming"
+    assert members[replica.name]["TL"] == patroni(leader)["timeline"] == members[leader.name]["TL"]
+
+
 _ = time
 
 

@@ -111,6 +111,10 @@ def test_history_screen(snap_compare) -> None:
     assert snap_compare(recorded_app(), press=["h"], terminal_size=TERMINAL, run_before=settle)
 
 
+def test_events_screen(snap_compare) -> None:
+    assert snap_compare(recorded_app(), press=["y"], terminal_size=TERMINAL, run_before=settle)
+
+
 def test_member_detail(snap_compare) -> None:
     assert snap_compare(recorded_app(), press=["down", "enter"], terminal_size=TERMINAL, run_before=settle)
 
