@@ -2,7 +2,9 @@
 # One entry point for people and CI: ensures the machine has what hatui needs, then runs it.
 #
 #   ./run.sh demo [ARGS]        hatui demo (private etcd + PostgreSQL nodes on loopback)
-#   ./run.sh test [PYTEST ARGS] ruff check, then the default test suite, in parallel (pytest-xdist)
+#   ./run.sh test [PYTEST ARGS] ruff check, then the whole suite in parallel (pytest-xdist): every test,
+#                               the long fault scenarios included, but the minute-long partition runs;
+#                               with arguments, pytest with just those (default markers: not slow)
 #   ./run.sh test-faults [ARGS] the whole fault suite, long scenarios (marked slow) included
 #   ./run.sh test-partitions [ARGS] three hosts in network namespaces: partitions, bad links, a checker
 #   ./run.sh bench [ARGS]       bench/run.py
@@ -205,6 +207,13 @@ case "$cmd" in
         # Lint first (rules in pyproject.toml): a finding fails the run before any server starts.
         "$VENV/bin/ruff" check hatui tests bench || die "ruff check found problems (listed above)"
         # exec: the script's exit code is pytest's (5 = no tests collected counts as a failure).
+        if [ $# -eq 0 ]; then
+            # The whole suite (what CI runs): the long fault scenarios (slow) included, only the
+            # minute-long real-hosts runs and the 10-minute nemesis (partitions_only) left to
+            # ./run.sh test-partitions. A later -m on the command line would win, so none is given.
+            ensure_hosts_tools
+            exec "$VENV/bin/python" -m pytest -m "not partitions_only" -n auto --dist loadgroup
+        fi
         exec "$VENV/bin/python" -m pytest -n auto --dist loadgroup "$@"
         ;;
     test-faults)
