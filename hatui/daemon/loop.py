@@ -249,12 +249,20 @@ class Daemon:
         deadline = time.monotonic() + self.dynamic.retry_timeout
         base_timeout = self.etcd.timeout
         leader = self.cluster is not None and self.cluster.leader_name == self.name and self.lease is not None
-        if leader and self.keeper.left() > self.dynamic.retry_timeout:
-            deadline = time.monotonic() + self.keeper.left()
+        if leader:
+            # Longer than retry_timeout while the lease allows it, and never past the point where
+            # the leader must stop (also when that is sooner than retry_timeout: a read that ran
+            # on would leave the fencing guard to stop PostgreSQL before the daemon decided).
+            deadline = time.monotonic() + max(0.0, self.keeper.left())
         while True:
             try:
                 if leader:
-                    self.etcd.timeout = max(base_timeout, min(float(self.lease_ttl), deadline - time.monotonic()))
+                    # The client tries each endpoint in turn with this socket timeout, so the
+                    # lease's time is shared among them: with three unreachable members a whole
+                    # timeout each made one read outlast the lease (seen in tests/hosts: the
+                    # fencing guard stopped PostgreSQL before the daemon had decided anything).
+                    left = min(float(self.lease_ttl), deadline - time.monotonic())
+                    self.etcd.timeout = max(0.5, left / max(1, len(self.etcd.endpoints)))
                 try:
                     cluster = self.store.read()
                 finally:
