@@ -1,5 +1,5 @@
 """`python -m hatui ...` is the `hatui` command."""
 
-from .cli import main
+from .cli.main import main
 
 main()

@@ -37,7 +37,7 @@ from textual.widget import Widget
 
 from .api_client import ApiClient, ApiError
 from .cluster import Cluster, Member
-from .dcs import ClusterStore, ClusterWatcher, DCSError, Etcd, normalize_namespace
+from .etcd.store import ClusterStore, ClusterWatcher, DCSError, Etcd, normalize_namespace
 from .screens.config_editor import ConfigEditorScreen, WriteResult
 from .screens.confirm import ConfirmScreen
 from .screens.events import EventsScreen, only_events_changed
@@ -127,7 +127,7 @@ class EtcdSource:
     live = True
 
     def __init__(self, hosts: Sequence[str], namespace: str, scope: str | None) -> None:
-        from .etcd_gateway import EtcdGateway
+        from .etcd.gateway import EtcdGateway
 
         # The JSON gateway, like the daemon and the CLI: no gRPC import (a quarter second) and
         # less memory for a console that may watch a whole namespace.

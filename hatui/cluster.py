@@ -2,7 +2,7 @@
 
 The daemon, the CLI and the console all read the cluster through this module, so a key written by
 real Patroni (3.x with role `master`, 4.0 without receive/replay LSNs, 4.1) or by hatui is parsed
-once, the same way everywhere. Nothing here does I/O: `dcs.py` hands us (key, value, revision)
+once, the same way everywhere. Nothing here does I/O: `etcd/store.py` hands us (key, value, revision)
 triples and we build plain frozen objects.
 """
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Callable, Protocol
 
 from .cluster import Cluster
-from .dcs import clusters_from_kvs
+from .etcd.store import clusters_from_kvs
 
 
 class RecordingSink(Protocol):

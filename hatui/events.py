@@ -1,6 +1,6 @@
 """The cluster's event timeline: what happened, when, on which member, and why.
 
-Events live in etcd under the cluster's prefix, one key per event (`events/<id>`, see dcs.py for
+Events live in etcd under the cluster's prefix, one key per event (`events/<id>`, see etcd/store.py for
 the layout), written once and never changed, so a key's mod_revision is the order in which etcd
 took them and every member, the CLI and the console read the same history. Patroni and patronictl
 ignore keys they do not know. The record is bounded: a writer drops the oldest keys past the cap.

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from .dcs import DCSError
+from .etcd.store import DCSError
 
 
 def pg_accepts(host: str | None, port: int | None, timeout: float = 0.5) -> tuple[bool | None, str]:
@@ -48,7 +48,7 @@ class EtcdProber:
         interval: float,
         timeout: float,
     ) -> None:
-        from .etcd_http import EtcdHttp
+        from .etcd.kv import EtcdHttp
 
         self.client = EtcdHttp(list(hosts), timeout=timeout)
         self.on_answer = on_answer

@@ -1,7 +1,7 @@
 """An independent etcd client for tests: gRPC through the `etcd3` package (the test extra).
 
-hatui itself talks to etcd only through the JSON gateway (hatui/etcd_http.py,
-hatui/etcd_gateway.py). Tests that check what hatui wrote read and write through this other
+hatui itself talks to etcd only through the JSON gateway (hatui/etcd/kv.py,
+hatui/etcd/gateway.py). Tests that check what hatui wrote read and write through this other
 client, so a bug in the gateway client cannot hide itself by reading its own mistakes back.
 Key-value and transaction calls only: that is all the tests ask of it.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Callable
 
-from hatui.dcs import DCSError, Etcd
+from hatui.etcd.store import DCSError, Etcd
 
 # gRPC's fork handlers run in every child forked while its threads are busy; the tests fork
 # PostgreSQL tools and daemons, and such a child could die before exec. Set before grpc loads.

@@ -4,5 +4,5 @@ Owns the HA core (`ha.decide`, pure), the loop that observes, decides and acts (
 PostgreSQL process control and SQL (`postgres`, `queries`), the REST API (`api`, `api_rules`,
 `api_backend` over the `requests.DaemonPort` interface), synchronous replication, failsafe and the
 fencing guard. May import the model (`hatui.cluster`, `hatui.config`) and the etcd adapter
-(`hatui.dcs`, `hatui.etcd_http`, `hatui.etcd_gateway`); never Textual or the console.
+(`hatui.etcd.store`, `hatui.etcd.kv`, `hatui.etcd.gateway`); never Textual or the console.
 """

@@ -16,7 +16,7 @@ from typing import Any
 
 from .. import config as cfg
 from ..cluster import Cluster, Failover
-from ..dcs import DCSError
+from ..etcd.store import DCSError
 from .api import ApiRefusal, ApiServer
 from .api_rules import merge_patch, postgres_version_to_int
 from .decisions import lease_time_left, metrics_lines

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..cluster import Cluster
-from ..dcs import DCSError
+from ..etcd.store import DCSError
 from .ha import Observation, PeerStatus
 
 log = logging.getLogger("hatui.ha")

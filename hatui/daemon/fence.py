@@ -23,7 +23,7 @@ Protocol: JSON lines on the guard's stdin (a pipe; EOF = the daemon is gone):
 daemon *before* it sent the keepalive is a conservative start of the lease on the guard's clock.
 
 The guard (`python -m hatui.daemon.fence`) imports only the standard library while it waits
-(about 12 MB resident); hatui.etcd_http is imported only to release the key after a death.
+(about 12 MB resident); hatui.etcd.kv is imported only to release the key after a death.
 An optional Linux watchdog device is opened while armed and fed on every beat, so a guard that
 is itself frozen still cannot leave a writable primary behind.
 """
@@ -402,7 +402,7 @@ class Guard:
         etcd_cfg = self.config.get("etcd") or {}
         if not (name and key and etcd_cfg.get("hosts")):
             return
-        from ..etcd_http import EtcdHttp, _b64
+        from ..etcd.kv import EtcdHttp, _b64
 
         etcd = EtcdHttp(etcd_cfg["hosts"], timeout=2.0, protocol=etcd_cfg.get("protocol"),
                         username=etcd_cfg.get("username"), password=etcd_cfg.get("password"))

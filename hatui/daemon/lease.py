@@ -29,7 +29,7 @@ import threading
 import time
 from typing import Any
 
-from ..dcs import DCSError, LeaseExpired
+from ..etcd.store import DCSError, LeaseExpired
 
 log = logging.getLogger("hatui.ha")
 

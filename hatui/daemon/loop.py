@@ -19,8 +19,8 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
 from ..cluster import Cluster, HistoryEntry, Status, TimelineHistory, parse_lsn
-from ..dcs import ClusterStore, ClusterWatcher, DCSError, LeaseExpired
-from ..etcd_gateway import EtcdGateway
+from ..etcd.store import ClusterStore, ClusterWatcher, DCSError, LeaseExpired
+from ..etcd.gateway import EtcdGateway
 from ..events import DEFAULT_CAP
 from ..notbuilt import dynamic_findings
 from . import bootstrap, failsafe, faultpoint, nodereload, queries, standby_cluster, sync

@@ -21,7 +21,7 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..dcs import ClusterStore, DCSError
+from ..etcd.store import ClusterStore, DCSError
 from ..events import DEFAULT_CAP, Event, make_event
 
 log = logging.getLogger("hatui.events")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from ..cluster import Cluster
     from ..config import DynamicConfig
-    from ..dcs import ClusterStore
+    from ..etcd.store import ClusterStore
     from .decisions import Narrator
     from .member import NodeView
     from .node import NodeRuntime

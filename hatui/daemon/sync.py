@@ -38,7 +38,7 @@ import time
 from typing import Any
 
 from ..cluster import Cluster, SyncState
-from ..dcs import DCSError
+from ..etcd.store import DCSError
 from . import faultpoint, queries
 from .postgres import PostgresError
 

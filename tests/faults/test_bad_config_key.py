@@ -11,7 +11,7 @@ import json
 import pytest
 from faultkit import connect, hatui_cli, is_writable, wait_healthy
 
-from hatui.etcd_http import EtcdHttp
+from hatui.etcd.kv import EtcdHttp
 
 pytestmark = pytest.mark.integration
 

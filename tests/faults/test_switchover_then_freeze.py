@@ -17,7 +17,7 @@ from servers import make_tempdir, remove_tree
 
 from hatui.api_client import ApiClient
 from hatui.demo import FAST_DCS, DemoRuntime, same_process
-from hatui.etcd_gateway import EtcdGateway
+from hatui.etcd.gateway import EtcdGateway
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

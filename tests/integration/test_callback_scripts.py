@@ -95,7 +95,7 @@ def test_callbacks_run_with_patroni_arguments_and_pre_promote_can_stop_a_promoti
 
     # Issue 17: every run is in the cluster's event timeline with its exit status (the refused
     # pre_promote as exit status 1), so `hatui events` shows why postgresql0 did not take over.
-    from hatui.etcd_http import EtcdHttp
+    from hatui.etcd.kv import EtcdHttp
 
     etcd = EtcdHttp([cluster.etcd_endpoint])
 

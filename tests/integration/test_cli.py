@@ -22,11 +22,11 @@ import pytest
 from click.testing import CliRunner
 from etcd_grpc import GrpcEtcd
 
-from hatui.cli import cli
-from hatui.cli_common import CtlError
-from hatui.cli_edit import write_config_cas
-from hatui.dcs import ClusterStore, Etcd
-from hatui.etcd_http import EtcdHttp
+from hatui.cli.main import cli
+from hatui.cli.common import CtlError
+from hatui.cli.edit import write_config_cas
+from hatui.etcd.store import ClusterStore, Etcd
+from hatui.etcd.kv import EtcdHttp
 
 pytestmark = pytest.mark.integration
 
@@ -272,7 +272,7 @@ def test_unknown_member_names_are_refused_in_every_verb(hatui: Cli, grpc_etcd: E
 def test_etcd_stopped_gives_one_line_and_exit_1(etcd, env: dict) -> None:
     etcd.stop()
     started = time.monotonic()
-    out = subprocess.run([sys.executable, "-m", "hatui.cli", "--etcd", etcd.endpoint, "list", "batman"],
+    out = subprocess.run([sys.executable, "-m", "hatui.cli.main", "--etcd", etcd.endpoint, "list", "batman"],
                          capture_output=True, text=True, env={**os.environ, "HOME": env["HOME"]}, timeout=60)
     print(f"hatui list with etcd stopped returned in {time.monotonic() - started:.2f} s")
     assert out.returncode == 1
@@ -283,7 +283,7 @@ def test_etcd_stopped_gives_one_line_and_exit_1(etcd, env: dict) -> None:
 def test_list_process_stays_light_and_prints_its_time(etcd, grpc_etcd: Etcd, env: dict) -> None:
     put_keys(grpc_etcd, OBSERVED_KEYS)
     started = time.monotonic()
-    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "hatui.cli", "--etcd", etcd.endpoint, "list"],
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "hatui.cli.main", "--etcd", etcd.endpoint, "list"],
                          capture_output=True, text=True, env={**os.environ, "HOME": env["HOME"]}, timeout=60)
     print(f"hatui list (whole process, with -X importtime) took {time.monotonic() - started:.3f} s")
     assert out.returncode == 0
@@ -388,7 +388,7 @@ def test_edit_config_in_the_terminal_editor(hatui: Cli, grpc_etcd: Etcd, monkeyp
     """No option on a terminal: the in-terminal editor's text goes through the same checks and CAS."""
     import types
 
-    import hatui.cli_edit as cli_edit
+    import hatui.cli.edit as cli_edit
 
     put_keys(grpc_etcd, {**OBSERVED_KEYS, "config": json.dumps(TALK_CONFIG)})
     answers: list = []
@@ -450,7 +450,7 @@ def test_edit_in_editor_loses_to_a_concurrent_edit(hatui: Cli, grpc_etcd: Etcd, 
     editor = tmp_path / "editor.sh"
     editor.write_text(
         "#!/bin/sh\n"
-        f"'{sys.executable}' -m hatui.cli --etcd {hatui.endpoint} edit-config batman -s ttl=40 --force -q || exit 3\n"
+        f"'{sys.executable}' -m hatui.cli.main --etcd {hatui.endpoint} edit-config batman -s ttl=40 --force -q || exit 3\n"
         "sed -i 's/^ttl: 30$/ttl: 50/' \"$1\"\n")
     editor.chmod(0o755)
     env["EDITOR"] = str(editor)
@@ -678,7 +678,7 @@ def test_flush_and_version(hatui: Cli, grpc_etcd: Etcd, stubs) -> None:
 
 
 def test_reinit_wait_polls_until_the_replica_is_created(hatui: Cli, grpc_etcd: Etcd, stubs, monkeypatch) -> None:
-    import hatui.cli_actions as actions
+    import hatui.cli.actions as actions
 
     monkeypatch.setattr(actions, "REINIT_POLL_INTERVAL", 0.05)
     states = iter(["creating replica", "creating replica", "running"])
@@ -696,7 +696,7 @@ def test_reinit_wait_polls_until_the_replica_is_created(hatui: Cli, grpc_etcd: E
 
 
 def test_pause_wait_until_members_report_it(hatui: Cli, grpc_etcd: Etcd, stubs, monkeypatch) -> None:
-    import hatui.cli_actions as actions
+    import hatui.cli.actions as actions
 
     monkeypatch.setattr(actions, "PAUSE_POLL_INTERVAL", 0.05)
 

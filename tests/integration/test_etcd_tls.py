@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from hatui.dcs import ClusterWatcher, DCSError
-from hatui.etcd_gateway import EtcdGateway
+from hatui.etcd.store import ClusterWatcher, DCSError
+from hatui.etcd.gateway import EtcdGateway
 from servers import EtcdServer, free_ports, make_tempdir, remove_tree
 
 pytestmark = pytest.mark.integration

@@ -8,9 +8,9 @@ import threading
 
 import pytest
 
-from hatui.dcs import ClusterStore, ClusterWatcher
-from hatui.etcd_gateway import EtcdGateway
-from hatui.etcd_http import EtcdHttp
+from hatui.etcd.store import ClusterStore, ClusterWatcher
+from hatui.etcd.gateway import EtcdGateway
+from hatui.etcd.kv import EtcdHttp
 from hatui.events import make_event
 
 pytestmark = pytest.mark.integration

@@ -282,7 +282,7 @@ def test_version_and_reinit(cluster: LocalCluster, ctl) -> None:
 def test_list_unchanged_by_decisions_and_events(cluster: LocalCluster, ctl) -> None:
     """Issue 17: hatui's `decision` field in member keys and the `events/` keys under the cluster
     prefix are ignored by patronictl: it lists the same members, roles, states and timelines."""
-    from hatui.etcd_http import EtcdHttp
+    from hatui.etcd.kv import EtcdHttp
 
     leader, replica = healthy(cluster)
     assert member_key(cluster, replica.name)["decision"]["leader"] == leader.name

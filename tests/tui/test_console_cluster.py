@@ -16,7 +16,7 @@ import pytest
 from conftest import TERMINAL, screen_text, wait_for
 
 from hatui.app import HatuiApp
-from hatui.etcd_http import EtcdHttp
+from hatui.etcd.kv import EtcdHttp
 from hatui.launcher import LocalCluster
 from hatui.screens.confirm import ConfirmScreen
 from hatui.screens.pickers import CandidateScreen

@@ -36,7 +36,7 @@ def test_log_files_from_dirs_files_pairs_and_the_node_file(tmp_path) -> None:
 def test_cli_refuses_a_bad_logs_value_in_one_line(tmp_path) -> None:
     from click.testing import CliRunner
 
-    from hatui.cli import cli
+    from hatui.cli.main import cli
 
     result = CliRunner().invoke(cli, ["--etcd", "127.0.0.1:1", "--logs", str(tmp_path / "missing")])
     assert result.exit_code == 1

@@ -88,7 +88,7 @@ def test_welcome_suggestions_parse_as_typed() -> None:
     `-c batman` named a config file that does not exist, `-n /service` an option that does not)."""
     import shlex
 
-    from hatui.cli import cli
+    from hatui.cli.main import cli
     from hatui.screens.welcome import SUGGESTIONS, welcome_text
 
     text = welcome_text("127.0.0.1:2379").plain

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from hatui.cli import cli
-from hatui.cli_common import CtlError, members_with_role, parse_scheduled
+from hatui.cli.main import cli
+from hatui.cli.common import CtlError, members_with_role, parse_scheduled
 from hatui.cluster import Cluster
-from hatui.ctlconfig import ConfigError, discover, parse_dcs_url
+from hatui.cli.ctlconfig import ConfigError, discover, parse_dcs_url
 
 
 @pytest.fixture
@@ -101,7 +101,7 @@ def test_etcd_down_is_one_error_line_naming_the_endpoint(env: dict) -> None:
 
 
 def test_debug_lets_the_exception_through(env: dict) -> None:
-    from hatui.dcs import DCSError
+    from hatui.etcd.store import DCSError
 
     result = run(env, "--debug", "--etcd", f"127.0.0.1:{closed_port()}", "list", "batman")
     assert result.exit_code == 1 and isinstance(result.exception, DCSError)
@@ -190,7 +190,7 @@ def test_daemon_calls_run_with_the_node_file(env: dict, monkeypatch) -> None:
 def test_cli_path_never_imports_textual_grpc_or_psycopg() -> None:
     code = (
         "import sys\n"
-        "from hatui.cli import main\n"
+        "from hatui.cli.main import main\n"
         "try:\n"
         f"    main(['--etcd', '127.0.0.1:{closed_port()}', 'list', 'batman'])\n"
         "except SystemExit:\n"

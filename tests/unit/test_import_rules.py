@@ -17,7 +17,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "hatui"
 
-ETCD_ADAPTER = {"hatui.dcs", "hatui.etcd_http", "hatui.etcd_gateway"}
+ETCD_ADAPTER = {"hatui.etcd.store", "hatui.etcd.kv", "hatui.etcd.gateway"}
 MODEL = {"hatui.cluster", "hatui.config"}
 
 
@@ -102,6 +102,10 @@ RULES = [
     ("hatui.config", ETCD_ADAPTER | {"textual", "hatui.daemon"}, "the model knows no etcd, console or daemon"),
     ("hatui.widgets", ETCD_ADAPTER, "a widget renders the model; it never talks to etcd"),
     ("hatui.widgets", {"hatui.app", "hatui.screens"}, "a widget is reusable: it knows no app or screen"),
+    ("hatui.etcd", {"hatui.daemon", "hatui.cli", "hatui.app", "hatui.screens", "hatui.widgets", "textual"},
+     "the etcd adapter serves the daemon, the CLI and the console, and knows none of them"),
+    ("hatui.daemon", {"hatui.cli"}, "the daemon runs without the CLI (the CLI starts it, not the reverse)"),
+    ("hatui.screens", {"hatui.cli"}, "the console never reaches into the CLI"),
     ("hatui", {"grpc", "etcd3", "google.protobuf"}, "etcd is reached through its JSON gateway: no gRPC at run time"),
 ]
 
@@ -124,7 +128,7 @@ GRAPH = read_imports()
 def test_the_reader_sees_the_package() -> None:
     # A reader that found nothing would pass every rule: check it sees known edges.
     assert len(GRAPH) > 50
-    assert "hatui.cluster" in GRAPH["hatui.dcs"]
+    assert "hatui.cluster" in GRAPH["hatui.etcd.store"]
     assert "hatui.daemon.requests" in GRAPH["hatui.daemon.api_backend"]
     assert "textual.app" in GRAPH["hatui.app"] or "textual" in GRAPH["hatui.app"]
     assert any(_in(t, "textual") for t in GRAPH["hatui.screens.cluster"])
@@ -153,8 +157,8 @@ def test_circle_finder(edges: dict[str, set[str]], expected: list[list[str]]) ->
 
 
 def test_rule_checker_catches_a_daemon_importing_textual_and_a_widget_importing_etcd() -> None:
-    graph = {"hatui.daemon.x": {"textual.app"}, "hatui.widgets.y": {"hatui.dcs"}, "hatui.views": {"hatui.dcs"}}
+    graph = {"hatui.daemon.x": {"textual.app"}, "hatui.widgets.y": {"hatui.etcd.store"}, "hatui.views": {"hatui.etcd.store"}}
     assert broken_rules(graph) == [
         "hatui.daemon.x imports textual.app (the daemon runs headless: it never imports Textual)",
-        "hatui.widgets.y imports hatui.dcs (a widget renders the model; it never talks to etcd)",
+        "hatui.widgets.y imports hatui.etcd.store (a widget renders the model; it never talks to etcd)",
     ]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from hatui.cli import cli
+from hatui.cli.main import cli
 from hatui.notbuilt import NOT_ACTED_ON, dynamic_findings, node_findings
 
 NODE = """\

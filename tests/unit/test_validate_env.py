@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from hatui.cli import cli
+from hatui.cli.main import cli
 
 NODE = ("scope: batman\nname: pg0\nrestapi: {listen: 127.0.0.1:8008, connect_address: 127.0.0.1:8008}\n"
         "etcd3: {hosts: 127.0.0.1:2379}\npostgresql:\n  listen: 127.0.0.1:5432\n  data_dir: /d\n"

@@ -13,12 +13,12 @@ import socket
 import threading
 from typing import Iterator
 
-from .dcs import DCSError, LeaseExpired, Watch, WatchCompacted, WatchEvent
-from .etcd_http import EtcdHttp, _b64, _describe_network, _range_end, _unb64
+from .store import DCSError, LeaseExpired, Watch, WatchCompacted, WatchEvent
+from .kv import EtcdHttp, _b64, _describe_network, _range_end, _unb64
 
 
 class EtcdGateway(EtcdHttp):
-    """Everything `dcs.Etcd` offers (KV, transactions, leases, watches) without gRPC, over http
+    """Everything `store.Etcd` offers (KV, transactions, leases, watches) without gRPC, over http
     or https."""
 
     # --- leases ------------------------------------------------------------------------------

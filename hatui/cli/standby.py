@@ -15,8 +15,8 @@ from typing import Any
 
 import click
 
-from .api_client import ApiError
-from .cli_common import Ctl, CtlError, echo_members, refuse_if_unauthorized
+from ..api_client import ApiError
+from .common import Ctl, CtlError, echo_members, refuse_if_unauthorized
 
 POLL_INTERVAL = 1.0
 

@@ -3,10 +3,10 @@
 Patroni itself talks to etcd v3 through this same gateway, so it is a supported, stable
 interface, and it needs no gRPC (grpc and the etcd3 package cost about 0.25 s to import, more
 than a whole `hatui list` may take, and 20 MB in a resident daemon). `EtcdHttp` implements the
-key-value and transaction half of `dcs.Etcd` (everything `ClusterStore` and the cluster reads
-need); `etcd_gateway.EtcdGateway` adds leases and watches.
+key-value and transaction half of `store.Etcd` (everything `ClusterStore` and the cluster reads
+need); `gateway.EtcdGateway` adds leases and watches.
 
-Key paths are not known here: callers pass keys built by `dcs.KeyPaths`.
+Key paths are not known here: callers pass keys built by `store.KeyPaths`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 if TYPE_CHECKING:
     import ssl
 
-from .dcs import DCSError, Etcd
+from .store import DCSError, Etcd
 
 # Oldest API prefix first is wrong: etcd >= 3.4 serves /v3, 3.3 /v3beta, 3.2 /v3alpha.
 _API_PREFIXES = ("/v3", "/v3beta", "/v3alpha")

@@ -5,7 +5,7 @@ leader lock", "write the config if nobody changed it since revision N"). Every s
 transaction, so two daemons or two operators can never overwrite each other silently.
 
 `Etcd` here is the interface every caller types against; the client that implements it talks to
-etcd's JSON gateway (`etcd_http.EtcdHttp` for key-value and transactions, `etcd_gateway.EtcdGateway`
+etcd's JSON gateway (`kv.EtcdHttp` for key-value and transactions, `gateway.EtcdGateway`
 adding leases and watches, over http or https). No gRPC at run time: the tests keep an
 independent gRPC client of their own (tests/etcd_grpc.py) to check what the gateway client wrote.
 """
@@ -19,10 +19,10 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from .cluster import Cluster, Failover, Status, SyncState, TimelineHistory
-from .events import Event
+from ..cluster import Cluster, Failover, Status, SyncState, TimelineHistory
+from ..events import Event
 
-log = logging.getLogger("hatui.dcs")
+log = logging.getLogger("hatui.etcd.store")
 
 DEFAULT_NAMESPACE = "/service"
 

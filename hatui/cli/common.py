@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import click
 
-from .cluster import PRIMARY_ROLES, Cluster, Member
+from ..cluster import PRIMARY_ROLES, Cluster, Member
 from .ctlconfig import CtlConfig, discover
 
 if TYPE_CHECKING:
-    from .api_client import ApiClient
-    from .dcs import ClusterStore
-    from .etcd_http import EtcdHttp
+    from ..api_client import ApiClient
+    from ..etcd.store import ClusterStore
+    from ..etcd.kv import EtcdHttp
 
 ROLE_CHOICES = ["leader", "primary", "standby-leader", "replica", "standby", "any", "master"]
 
@@ -65,14 +65,14 @@ class Ctl:
 
     @property
     def namespace(self) -> str:
-        from .dcs import normalize_namespace
+        from ..etcd.store import normalize_namespace
 
         return normalize_namespace(self.cfg.namespace)
 
     @property
     def etcd(self) -> EtcdHttp:
         if self._etcd is None:
-            from .etcd_http import EtcdHttp
+            from ..etcd.kv import EtcdHttp
 
             c = self.cfg
             self._etcd = EtcdHttp(c.etcd_hosts, timeout=float(self.options.get("etcd_timeout") or 3.0),
@@ -83,7 +83,7 @@ class Ctl:
     @property
     def api(self) -> ApiClient:
         if self._api is None:
-            from .api_client import ApiClient
+            from ..api_client import ApiClient
 
             c = self.cfg
             self._api = ApiClient(c.rest_auth, cafile=c.rest_cafile, certfile=c.rest_certfile,
@@ -91,7 +91,7 @@ class Ctl:
         return self._api
 
     def store(self, scope: str) -> ClusterStore:
-        from .dcs import ClusterStore
+        from ..etcd.store import ClusterStore
 
         return ClusterStore(self.etcd, self.namespace, scope)
 
@@ -215,7 +215,7 @@ def members_leader_first(cluster: Cluster) -> Iterator[Member]:
 
 def probe_members(ctl: Ctl, members: Iterable[Member], timeout: float = 2.0) -> dict[str, dict]:
     """GET /patroni of each member in parallel: name -> answer, {} when it did not answer."""
-    from .api_client import ApiError
+    from ..api_client import ApiError
 
     members = [m for m in members if m.api_url]
     if not members:
@@ -232,7 +232,7 @@ def probe_members(ctl: Ctl, members: Iterable[Member], timeout: float = 2.0) -> 
 
 
 def echo_members(cluster: Cluster, scope: str, fmt: str = "pretty", extended: bool = False) -> None:
-    from .views import render_members
+    from ..views import render_members
 
     click.echo(render_members(cluster, fmt, extended, name=scope))
 

@@ -15,17 +15,17 @@ from typing import Any
 
 import click
 
-from . import __version__
-from .cli_common import ROLE_CHOICES, Ctl, CtlError, check_members_exist, get_ctl, members_with_role, timestamp
+from .. import __version__
+from .common import ROLE_CHOICES, Ctl, CtlError, check_members_exist, get_ctl, members_with_role, timestamp
 
 FORMATS = ["pretty", "tsv", "json", "yaml", "yml"]
 
 
 def _translate(exc: BaseException) -> CtlError | None:
     """The one-line message for an exception a verb let through (None: let click handle it)."""
-    from .api_client import ApiError
+    from ..api_client import ApiError
     from .ctlconfig import ConfigError
-    from .dcs import DCSError
+    from ..etcd.store import DCSError
 
     if isinstance(exc, (click.ClickException, click.exceptions.Exit)):
         return None
@@ -147,14 +147,14 @@ def cli(ctx: click.Context, **options: Any) -> None:
 
 def _run_console(ctl: Ctl) -> None:
     try:
-        from .app import run_console
+        from ..app import run_console
     except ImportError as exc:
         raise CtlError(f"the console is not available: {exc}") from exc
     cfg = ctl.cfg
     # Nothing configured: an empty list lets the console try the default and explain how to point it
     # at a cluster when nothing answers there.
     hosts = [] if cfg.etcd_source == "default" else list(cfg.etcd_hosts)
-    from .console_logs import LogSpecError, resolve_log_files
+    from ..console_logs import LogSpecError, resolve_log_files
 
     try:
         log_files = resolve_log_files(ctl.options.get("logs") or (), cfg.raw)
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
 
 # --- reading verbs ---------------------------------------------------------------------------
 def _lag_detail(ctl: Ctl, cluster: Any) -> dict:
-    from .cli_common import probe_members
+    from .common import probe_members
 
     replicas = [m for m in cluster.members if m.name != cluster.leader_name]
     statuses = probe_members(ctl, replicas, timeout=1.5)
@@ -191,7 +191,7 @@ def _warn_if_missing(ctl: Ctl, scope: str, cluster: Any) -> None:
 
 def _list(ctl: Ctl, names: tuple[str, ...], fmt: str, extended: bool, ts: bool, w: bool,
           watch: float | None, lag_detail: bool) -> None:
-    from .views import render_members
+    from ..views import render_members
 
     interval = watch or (2.0 if w else None)
     targets: list[str | None] = list(names) or [None]
@@ -243,7 +243,7 @@ def topology_cmd(cluster_names: tuple[str, ...], w: bool, watch: float | None) -
 @option_format
 def history_cmd(cluster_name: str | None, fmt: str) -> None:
     """Show the timeline history: failovers and switchovers."""
-    from .views import render_history
+    from ..views import render_history
 
     _, cluster = get_ctl().resolve(cluster_name)
     click.echo(render_history(cluster, fmt))
@@ -256,7 +256,7 @@ def history_cmd(cluster_name: str | None, fmt: str) -> None:
               help="Output format")
 def explain_cmd(cluster_name: str | None, member: str | None, fmt: str) -> None:
     """Say why: who leads since when, who could be promoted now and why not, what a switchover would do."""
-    from .cli_explain import do_explain
+    from .explain import do_explain
 
     do_explain(get_ctl(), cluster_name, member, fmt)
 
@@ -270,8 +270,8 @@ def explain_cmd(cluster_name: str | None, member: str | None, fmt: str) -> None:
 @click.option("-n", "--limit", type=click.IntRange(1), help="Only the last N events")
 def events_cmd(cluster_name: str | None, fmt: str, follow: bool, kinds: tuple[str, ...], limit: int | None) -> None:
     """The cluster's event timeline: leader changes and why, demotions, rewinds, config changes..."""
-    from .cli_explain import do_events
-    from .events import KINDS
+    from .explain import do_events
+    from ..events import KINDS
 
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
@@ -283,7 +283,7 @@ def events_cmd(cluster_name: str | None, fmt: str, follow: bool, kinds: tuple[st
 @cluster_argument()
 def show_config_cmd(cluster_name: str | None) -> None:
     """Print the dynamic configuration as YAML."""
-    from .cli_edit import do_show_config
+    from .edit import do_show_config
 
     do_show_config(get_ctl(), cluster_name)
 
@@ -302,7 +302,7 @@ def show_config_cmd(cluster_name: str | None) -> None:
 def edit_config_cmd(cluster_name: str | None, quiet: bool, kvpairs: tuple[str, ...], pgkvpairs: tuple[str, ...],
                     apply_filename: str | None, replace_filename: str | None, use_editor: bool, force: bool) -> None:
     """Change the dynamic configuration; invalid configurations are refused."""
-    from .cli_edit import do_edit_config
+    from .edit import do_edit_config
 
     do_edit_config(get_ctl(), cluster_name, quiet, kvpairs, pgkvpairs, apply_filename, replace_filename,
                    use_editor, force)
@@ -319,10 +319,10 @@ def edit_config_cmd(cluster_name: str | None, quiet: bool, kvpairs: tuple[str, .
 def switchover_cmd(cluster_name: str | None, leader: str | None, candidate: str | None,
                    scheduled: str | None, force: bool, dry_run: bool) -> None:
     """Hand the leader role to a replica, gracefully."""
-    from .cli_actions import do_switchover
+    from .actions import do_switchover
 
     if dry_run:
-        from .cli_explain import do_dry_run
+        from .explain import do_dry_run
 
         return do_dry_run(get_ctl(), cluster_name, candidate, leader)
     do_switchover(get_ctl(), "switchover", cluster_name, candidate, force, leader, scheduled)
@@ -334,7 +334,7 @@ def switchover_cmd(cluster_name: str | None, leader: str | None, candidate: str 
 @option_force
 def failover_cmd(cluster_name: str | None, candidate: str | None, force: bool) -> None:
     """Promote a named replica now (also when the cluster has no leader)."""
-    from .cli_actions import do_switchover
+    from .actions import do_switchover
 
     do_switchover(get_ctl(), "failover", cluster_name, candidate, force)
 
@@ -352,7 +352,7 @@ def failover_cmd(cluster_name: str | None, candidate: str | None, force: bool) -
 def restart_cmd(cluster_name: str, member_names: tuple[str, ...], role: str, p_any: bool, scheduled: str | None,
                 version: str | None, pending: bool, timeout: str | None, force: bool) -> None:
     """Restart PostgreSQL on members."""
-    from .cli_actions import do_restart
+    from .actions import do_restart
 
     do_restart(get_ctl(), cluster_name, member_names, role, p_any, scheduled, version, pending, timeout, force)
 
@@ -364,7 +364,7 @@ def restart_cmd(cluster_name: str, member_names: tuple[str, ...], role: str, p_a
 @option_force
 def reload_cmd(cluster_name: str, member_names: tuple[str, ...], role: str, force: bool) -> None:
     """Reload the configuration of members."""
-    from .cli_actions import do_reload
+    from .actions import do_reload
 
     do_reload(get_ctl(), cluster_name, member_names, role, force)
 
@@ -378,7 +378,7 @@ def reload_cmd(cluster_name: str, member_names: tuple[str, ...], role: str, forc
 def reinit_cmd(cluster_name: str, member_names: tuple[str, ...], force: bool, from_leader: bool,
                wait: bool) -> None:
     """Rebuild replicas from scratch."""
-    from .cli_actions import do_reinit
+    from .actions import do_reinit
 
     do_reinit(get_ctl(), cluster_name, member_names, force, from_leader, wait)
 
@@ -388,7 +388,7 @@ def reinit_cmd(cluster_name: str, member_names: tuple[str, ...], force: bool, fr
 @click.option("--wait", is_flag=True, help="Wait until every member has noticed")
 def pause_cmd(cluster_name: str | None, wait: bool) -> None:
     """Maintenance mode: no automatic failover."""
-    from .cli_actions import do_toggle_pause
+    from .actions import do_toggle_pause
 
     do_toggle_pause(get_ctl(), cluster_name, True, wait)
 
@@ -398,7 +398,7 @@ def pause_cmd(cluster_name: str | None, wait: bool) -> None:
 @click.option("--wait", is_flag=True, help="Wait until every member has noticed")
 def resume_cmd(cluster_name: str | None, wait: bool) -> None:
     """Leave maintenance mode."""
-    from .cli_actions import do_toggle_pause
+    from .actions import do_toggle_pause
 
     do_toggle_pause(get_ctl(), cluster_name, False, wait)
 
@@ -413,7 +413,7 @@ def resume_cmd(cluster_name: str | None, wait: bool) -> None:
 def demote_cluster_cmd(cluster_name: str | None, force: bool, host: str | None, port: int | None,
                        restore_command: str | None, primary_slot_name: str | None) -> None:
     """Make this cluster a standby cluster of a remote primary."""
-    from .cli_standby import demote_config, do_change_cluster_role
+    from .standby import demote_config, do_change_cluster_role
 
     do_change_cluster_role(get_ctl(), cluster_name, force,
                            demote_config(host, port, restore_command, primary_slot_name))
@@ -424,7 +424,7 @@ def demote_cluster_cmd(cluster_name: str | None, force: bool, host: str | None, 
 @option_force
 def promote_cluster_cmd(cluster_name: str | None, force: bool) -> None:
     """Promote a standby cluster: its standby leader becomes a primary."""
-    from .cli_standby import do_change_cluster_role
+    from .standby import do_change_cluster_role
 
     do_change_cluster_role(get_ctl(), cluster_name, force, None)
 
@@ -437,7 +437,7 @@ def promote_cluster_cmd(cluster_name: str | None, force: bool) -> None:
 @option_force
 def flush_cmd(cluster_name: str, member_names: tuple[str, ...], target: str, role: str, force: bool) -> None:
     """Discard scheduled restarts or a scheduled switchover."""
-    from .cli_actions import do_flush
+    from .actions import do_flush
 
     do_flush(get_ctl(), cluster_name, member_names, target, role, force)
 
@@ -447,7 +447,7 @@ def flush_cmd(cluster_name: str, member_names: tuple[str, ...], target: str, rol
 @option_format
 def remove_cmd(cluster_name: str, fmt: str) -> None:
     """Delete every key of a cluster (asks three times)."""
-    from .cli_actions import do_remove
+    from .actions import do_remove
 
     do_remove(get_ctl(), cluster_name, fmt)
 
@@ -506,7 +506,7 @@ def query_cmd(cluster_name: str | None, command: str | None, p_file: Any, role: 
     m = _pick_member(cluster, scope, role, member)
     if not m.host:
         raise CtlError(f"Member {m.name} publishes no connection address")
-    from .views import render_rows
+    from ..views import render_rows
 
     params: dict[str, Any] = {"host": m.host, "port": m.port, "connect_timeout": 5,
                               "fallback_application_name": "hatui ctl",
@@ -548,8 +548,8 @@ def _url_dbname(url: str | None) -> str | None:
 @members_argument()
 def version_cmd(cluster_name: str | None, member_names: tuple[str, ...]) -> None:
     """Print hatui's version, and each member's Patroni and PostgreSQL versions."""
-    from .api_client import ApiError
-    from .views import format_pg_version
+    from ..api_client import ApiError
+    from ..views import format_pg_version
 
     click.echo(f"hatui version {__version__}")
     ctl = get_ctl()
@@ -579,7 +579,7 @@ def validate_cmd(node_yml: str | None, show: bool) -> None:
     """Check a node file as the daemon would (Patroni's --validate-config): errors, warnings and the
     settings hatui accepts but does not act on, with PATRONI_*/HATUI_* variables over the file (or
     alone, without NODE_YML). Exits 1 when there is an error."""
-    from .cli_validate import validate
+    from .validate import validate
 
     code = validate(node_yml, show)
     if code:
@@ -595,7 +595,7 @@ def daemon_cmd(node_yml: str | None) -> None:
     PATRONI_* (or HATUI_*) variables override the file's settings, as with Patroni; without
     NODE_YML they alone configure the node."""
     try:
-        from .daemon.main import run
+        from ..daemon.main import run
     except ImportError as exc:
         if exc.name in ("hatui.daemon.main", "hatui.daemon"):
             raise CtlError("hatui daemon is not built yet") from exc

@@ -22,7 +22,7 @@ from typing import Any
 
 import click
 
-from .cli_common import Ctl, CtlError
+from .common import Ctl, CtlError
 
 CONFLICT = "Config modification aborted due to concurrent changes"
 
@@ -51,7 +51,7 @@ def read_source(name: str) -> str:
 
 
 def _parse_mapping(text: str, source: str) -> dict:
-    from .config import parse_yaml_document
+    from ..config import parse_yaml_document
 
     data, issues = parse_yaml_document(text)
     if issues:
@@ -91,7 +91,7 @@ def invoke_editor(before: str, scope: str) -> str:
 def _interactive(before: str, scope: str) -> str | None | bool:
     """The in-terminal editor; False when it cannot be loaded (then $EDITOR is used)."""
     try:
-        from .screens.config_editor import edit_config_interactive
+        from ..screens.config_editor import edit_config_interactive
     except ImportError as exc:
         click.echo(f"The in-terminal editor is not available ({exc}); using $EDITOR", err=True)
         return False
@@ -130,8 +130,8 @@ def write_config_cas(store: Any, data: dict, mod_revision: int) -> None:
 
 def check_config(data: Any) -> None:
     """Print every error (and warning) of the shared validator; exit 1 when there is an error."""
-    from .config import errors, validate_dynamic
-    from .pgparams import parameter_names
+    from ..config import errors, validate_dynamic
+    from ..pgparams import parameter_names
 
     issues = validate_dynamic(data, parameter_names())  # names checked when a local server binary exists
     bad = errors(issues)
@@ -162,8 +162,8 @@ def _edit_text(before: str, scope: str, use_editor: bool) -> tuple[str | None, b
 def do_edit_config(ctl: Ctl, cluster_name: str | None, quiet: bool, kvpairs: tuple[str, ...],
                    pgkvpairs: tuple[str, ...], apply_filename: str | None, replace_filename: str | None,
                    use_editor: bool, force: bool) -> None:
-    from .config import apply_edits, config_diff, dump_yaml, validate_dynamic_text
-    from .pgparams import parameter_names
+    from ..config import apply_edits, config_diff, dump_yaml, validate_dynamic_text
+    from ..pgparams import parameter_names
 
     scope, cluster = ctl.resolve(cluster_name)
     interactive = not (replace_filename or apply_filename or kvpairs or pgkvpairs)
@@ -221,7 +221,7 @@ def do_edit_config(ctl: Ctl, cluster_name: str | None, quiet: bool, kvpairs: tup
 
 
 def do_show_config(ctl: Ctl, cluster_name: str | None) -> None:
-    from .views import yaml_text
+    from ..views import yaml_text
 
     scope, cluster = ctl.resolve(cluster_name)
     if cluster.config is None:

@@ -12,8 +12,8 @@ from typing import Any
 
 import click
 
-from .api_client import ApiError
-from .cli_common import (
+from ..api_client import ApiError
+from .common import (
     Ctl,
     CtlError,
     check_members_exist,
@@ -28,8 +28,8 @@ from .cli_common import (
     select_members,
     timestamp,
 )
-from .cluster import Cluster, Failover
-from .eligibility import candidate_report
+from ..cluster import Cluster, Failover
+from ..eligibility import candidate_report
 
 # Seconds between GET /patroni polls of `reinit --wait` (tests shorten it).
 REINIT_POLL_INTERVAL = 2.0
@@ -108,7 +108,7 @@ def do_switchover(ctl: Ctl, action: str, cluster_name: str | None, candidate: st
         if candidate:
             ok, why = report[candidate]
             if not ok:
-                from .cli_explain import record_refusal
+                from .explain import record_refusal
 
                 record_refusal(ctl, scope, action, candidate, why)
                 raise CtlError(f"Candidate {candidate} is not eligible: {why}")

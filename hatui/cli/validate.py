@@ -13,9 +13,9 @@ from typing import Any
 
 import click
 
-from .config import _load, dump_yaml, errors, validate_node_text
-from .envconfig import check, environment_config
-from .notbuilt import merge, node_findings
+from ..config import _load, dump_yaml, errors, validate_node_text
+from ..envconfig import check, environment_config
+from ..notbuilt import merge, node_findings
 
 _SECRETS = ("password", "keyfile_password", "sslpassword")
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import click
 
-from .cli_common import Ctl, CtlError, probe_members
-from .cluster import Cluster, Member
-from .eligibility import automatic_eligibility, failover_eligibility, format_bytes
-from .events import Event, event_line, leader_changes, since_text
+from .common import Ctl, CtlError, probe_members
+from ..cluster import Cluster, Member
+from ..eligibility import automatic_eligibility, failover_eligibility, format_bytes
+from ..events import Event, event_line, leader_changes, since_text
 
 LAST_EVENTS = 8
 
@@ -233,7 +233,7 @@ def record_refusal(ctl: Ctl, scope: str, action: str, candidate: str, why: str) 
     import getpass
     import socket
 
-    from .events import DEFAULT_CAP, make_event
+    from ..events import DEFAULT_CAP, make_event
 
     try:
         who = f"{getpass.getuser()}@{socket.gethostname()}"
