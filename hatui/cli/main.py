@@ -9,7 +9,6 @@ that need them, so `hatui list` starts fast.
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Any
 
@@ -625,5 +624,3 @@ def demo_cmd(args: tuple[str, ...]) -> None:
         raise click.exceptions.Exit(int(code))
 
 
-if __name__ == "__main__":
-    main(sys.argv[1:])

@@ -272,7 +272,7 @@ def test_unknown_member_names_are_refused_in_every_verb(hatui: Cli, grpc_etcd: E
 def test_etcd_stopped_gives_one_line_and_exit_1(etcd, env: dict) -> None:
     etcd.stop()
     started = time.monotonic()
-    out = subprocess.run([sys.executable, "-m", "hatui.cli.main", "--etcd", etcd.endpoint, "list", "batman"],
+    out = subprocess.run([sys.executable, "-m", "hatui.cli", "--etcd", etcd.endpoint, "list", "batman"],
                          capture_output=True, text=True, env={**os.environ, "HOME": env["HOME"]}, timeout=60)
     print(f"hatui list with etcd stopped returned in {time.monotonic() - started:.2f} s")
     assert out.returncode == 1
@@ -283,7 +283,7 @@ def test_etcd_stopped_gives_one_line_and_exit_1(etcd, env: dict) -> None:
 def test_list_process_stays_light_and_prints_its_time(etcd, grpc_etcd: Etcd, env: dict) -> None:
     put_keys(grpc_etcd, OBSERVED_KEYS)
     started = time.monotonic()
-    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "hatui.cli.main", "--etcd", etcd.endpoint, "list"],
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "hatui.cli", "--etcd", etcd.endpoint, "list"],
                          capture_output=True, text=True, env={**os.environ, "HOME": env["HOME"]}, timeout=60)
     print(f"hatui list (whole process, with -X importtime) took {time.monotonic() - started:.3f} s")
     assert out.returncode == 0
@@ -450,7 +450,7 @@ def test_edit_in_editor_loses_to_a_concurrent_edit(hatui: Cli, grpc_etcd: Etcd, 
     editor = tmp_path / "editor.sh"
     editor.write_text(
         "#!/bin/sh\n"
-        f"'{sys.executable}' -m hatui.cli.main --etcd {hatui.endpoint} edit-config batman -s ttl=40 --force -q || exit 3\n"
+        f"'{sys.executable}' -m hatui.cli --etcd {hatui.endpoint} edit-config batman -s ttl=40 --force -q || exit 3\n"
         "sed -i 's/^ttl: 30$/ttl: 50/' \"$1\"\n")
     editor.chmod(0o755)
     env["EDITOR"] = str(editor)

@@ -57,7 +57,7 @@ class Live:
         """A real `hatui` process: what the user's terminal would show, tracebacks included."""
         env = {k: v for k, v in os.environ.items() if k not in ENV_CLEAR}
         env["HOME"] = str(self.base)
-        return subprocess.run([sys.executable, "-m", "hatui.cli.main", *args], capture_output=True, text=True,
+        return subprocess.run([sys.executable, "-m", "hatui.cli", *args], capture_output=True, text=True,
                               env=env, timeout=120)
 
     # --- etcd and PostgreSQL, read without the CLI -------------------------------------------
@@ -490,7 +490,7 @@ def test_edit_config_compare_and_swap_refuses_the_second_of_two_edits(hatui: Liv
     # Our $EDITOR: while "we" edit, another hatui process writes the config from the same revision.
     editor.write_text(
         "#!/bin/sh\n"
-        f"'{sys.executable}' -m hatui.cli.main -c '{hatui.ctl_yaml}' edit-config batman -s maximum_lag_on_failover=2000000 "
+        f"'{sys.executable}' -m hatui.cli -c '{hatui.ctl_yaml}' edit-config batman -s maximum_lag_on_failover=2000000 "
         "--force -q || exit 3\n"
         "sed -i 's/^maximum_lag_on_failover: .*$/maximum_lag_on_failover: 3000000/' \"$1\"\n")
     editor.chmod(0o755)

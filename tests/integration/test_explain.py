@@ -253,7 +253,7 @@ def test_refused_switchover_to_a_lagging_member_is_explained(h: Live) -> None:
 def test_pause_and_resume_are_explained(h: Live) -> None:
     leader, replicas = h.healthy()
     rev = h.revision()
-    follow = subprocess.Popen([sys.executable, "-m", "hatui.cli.main", "-c", str(h.ctl_yaml), "events", "--follow",
+    follow = subprocess.Popen([sys.executable, "-m", "hatui.cli", "-c", str(h.ctl_yaml), "events", "--follow",
                                "-f", "json", "-k", "pause", "-k", "resume"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               env={**{k: v for k, v in os.environ.items() if k not in ENV_CLEAR}, "HOME": str(h.base)})
