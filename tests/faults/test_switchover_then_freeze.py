@@ -13,25 +13,17 @@ from __future__ import annotations
 import time
 
 import pytest
-from servers import make_tempdir, remove_tree
+from demokit import running_demo
 
 from hatui.api_client import ApiClient
-from hatui.demo import FAST_DCS, DemoRuntime, same_process
+from hatui.demo import FAST_DCS
 from hatui.etcd.gateway import EtcdGateway
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_replica_is_not_restarted_before_it_is_promoted_after_switchover_then_freeze() -> None:
-    base = make_tempdir("hatui-swfreeze-")
-    rt = DemoRuntime(base / "demo", nodes=2, port_base=0, dcs=dict(FAST_DCS), fencing=True)
-    try:
-        rt.acquire()
-        rt.build()
-        rt.start_etcd()
-        rt.start_monitor()
-        assert rt.start_nodes()
-        assert rt.wait_streaming(), "the replica never streamed"
+    with running_demo("hatui-swfreeze-", dcs=dict(FAST_DCS), fencing=True) as rt:
         c = rt.cluster
         old = c.leader()
         new = next(n.name for n in c.nodes if n.name != old)
@@ -56,10 +48,3 @@ def test_replica_is_not_restarted_before_it_is_promoted_after_switchover_then_fr
         assert "pg_rewind" not in after, after
         rt.resume(new)
         etcd.close()
-    finally:
-        status = rt.status() if rt.cluster is not None else {"pids": {}}
-        rt.stop()
-        for pids in status["pids"].values():
-            for pid, started in pids:
-                assert not same_process(pid, started), f"pid {pid} survived the demo's stop"
-        remove_tree(base)

@@ -119,6 +119,16 @@ def write_batman(etcd_client, prefix: str = "/service/batman/", api_ports: tuple
     c.put(prefix + "members/postgresql1", member_json(5433, api_ports[1], "replica"))
 
 
+def batman_console(etcd):
+    """A console (HatuiApp) on `etcd` (the fixture), which holds write_batman's keys."""
+    from hatui.app import HatuiApp
+
+    c = etcd.client()
+    write_batman(c)
+    c.close()
+    return HatuiApp([etcd.endpoint], "/service", "batman")
+
+
 @pytest.fixture
 def recorded_cluster() -> Cluster:
     from hatui.console_events import recorded_clusters

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
 
 import pytest
-from conftest import TERMINAL, member_json, screen_text, wait_for, write_batman
+from conftest import TERMINAL, batman_console, member_json, screen_text, wait_for, write_batman
 
 from hatui.app import HatuiApp
 from hatui.screens.confirm import ConfirmScreen
@@ -197,10 +197,7 @@ async def test_restart_pending_only_and_reload_go_to_the_selected_member(etcd) -
 
 
 async def test_q_quits_and_stops_the_watch(etcd) -> None:
-    c = etcd.client()
-    write_batman(c)
-    c.close()
-    app = HatuiApp([etcd.endpoint], "/service", "batman")
+    app = batman_console(etcd)
     async with app.run_test(size=TERMINAL) as pilot:
         await wait_for(pilot, lambda: app.current_cluster is not None, what="data")
         watcher = app.source.watcher

@@ -16,11 +16,11 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from conftest import TERMINAL, screen_text, wait_for, write_batman
-from servers import make_tempdir, remove_tree
+from conftest import TERMINAL, batman_console, screen_text, wait_for
+from demokit import running_demo
 
 from hatui.app import HatuiApp
-from hatui.demo import DemoRuntime, same_process
+from hatui.demo import DemoRuntime
 from hatui.screens.demo_panel import DemoApp
 
 pytestmark = [pytest.mark.tui, pytest.mark.integration]
@@ -35,10 +35,7 @@ def state_cell(app: HatuiApp, member: str) -> str:
 
 
 async def test_stalled_etcd_is_shown_as_stalled(etcd) -> None:
-    c = etcd.client()
-    write_batman(c)
-    c.close()
-    app = HatuiApp([etcd.endpoint], "/service", "batman")
+    app = batman_console(etcd)
     async with app.run_test(size=TERMINAL) as pilot:
         await wait_for(pilot, lambda: "connected" in screen_text(app) and app.etcd_verdict == "ok",
                        what="the console connected, etcd answering")
@@ -60,24 +57,9 @@ async def test_stalled_etcd_is_shown_as_stalled(etcd) -> None:
 def unfenced() -> Iterator[DemoRuntime]:
     # loop_wait 5: a daemon notices its dead PostgreSQL only at its next cycle, so the console's
     # own probe is what shows it first. ttl 20 >= 5 + 2 * 3.
-    base = make_tempdir("hatui-evidence-")
-    rt = DemoRuntime(base / "demo", nodes=2, port_base=0, fencing=False,
-                     dcs={"ttl": 20, "loop_wait": 5, "retry_timeout": 3})
-    try:
-        rt.acquire()
-        rt.build()
-        rt.start_etcd()
-        rt.start_monitor()
-        assert rt.start_nodes()
-        assert rt.wait_streaming(), "the replica never streamed"
+    dcs = {"ttl": 20, "loop_wait": 5, "retry_timeout": 3}
+    with running_demo("hatui-evidence-", fencing=False, dcs=dcs) as rt:
         yield rt
-    finally:
-        status = rt.status() if rt.cluster is not None else {"pids": {}}
-        rt.stop()
-        for pids in status["pids"].values():
-            for pid, started in pids:
-                assert not same_process(pid, started), f"pid {pid} survived the demo's stop"
-        remove_tree(base)
 
 
 async def test_dead_postgres_and_dead_leader_daemon_are_never_healthy(unfenced: DemoRuntime) -> None:

@@ -4,7 +4,7 @@ not thrown away by one key, and a destructive action needs the member's name typ
 from __future__ import annotations
 
 import pytest
-from conftest import TERMINAL, wait_for, write_batman
+from conftest import TERMINAL, batman_console, wait_for
 from textual.widgets import Input, TextArea
 
 from hatui.app import HatuiApp
@@ -21,10 +21,7 @@ async def ready(pilot, app: HatuiApp) -> None:
 
 
 async def test_keys_behind_the_editor_do_nothing_and_unsaved_edits_ask(etcd) -> None:
-    c = etcd.client()
-    write_batman(c)
-    c.close()
-    app = HatuiApp([etcd.endpoint], "/service", "batman")
+    app = batman_console(etcd)
     async with app.run_test(size=TERMINAL) as pilot:
         await ready(pilot, app)
         await pilot.press("e")
@@ -62,10 +59,7 @@ async def test_keys_behind_the_editor_do_nothing_and_unsaved_edits_ask(etcd) -> 
 
 
 async def test_reinit_needs_the_member_name_typed(etcd) -> None:
-    c = etcd.client()
-    write_batman(c)
-    c.close()
-    app = HatuiApp([etcd.endpoint], "/service", "batman")
+    app = batman_console(etcd)
     async with app.run_test(size=TERMINAL) as pilot:
         await ready(pilot, app)
         app.start_reinit("postgresql1")

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import screen_text, wait_for
-from servers import make_tempdir, remove_tree
+from demokit import running_demo
 
-from hatui.demo import FAST_DCS, DemoRuntime, same_process
+from hatui.demo import FAST_DCS, DemoRuntime
 from hatui.screens.demo_panel import DemoApp
 
 pytestmark = [pytest.mark.tui, pytest.mark.integration]
@@ -23,23 +23,8 @@ SIZE = (140, 48)
 
 @pytest.fixture
 def runtime() -> Iterator[DemoRuntime]:
-    base = make_tempdir("hatui-demo-tui-")
-    rt = DemoRuntime(base / "demo", nodes=2, port_base=0, dcs=dict(FAST_DCS))
-    try:
-        rt.acquire()
-        rt.build()
-        rt.start_etcd()
-        rt.start_monitor()
-        assert rt.start_nodes()
-        assert rt.wait_streaming(), "the replica never streamed"
+    with running_demo("hatui-demo-tui-", dcs=dict(FAST_DCS)) as rt:
         yield rt
-    finally:
-        status = rt.status() if rt.cluster is not None else {"pids": {}}
-        rt.stop()
-        for pids in status["pids"].values():
-            for pid, started in pids:
-                assert not same_process(pid, started), f"pid {pid} survived the demo's stop"
-        remove_tree(base)
 
 
 def member_role(app: DemoApp, name: str) -> tuple[str, str]:

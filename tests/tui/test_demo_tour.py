@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import screen_text, wait_for
-from servers import make_tempdir, remove_tree
+from demokit import running_demo
 
-from hatui.demo import FAST_DCS, DemoRuntime, same_process
+from hatui.demo import FAST_DCS, DemoRuntime
 from hatui.screens.demo_panel import DemoApp
 
 pytestmark = [pytest.mark.tui, pytest.mark.integration]
@@ -19,23 +19,8 @@ pytestmark = [pytest.mark.tui, pytest.mark.integration]
 
 @pytest.fixture(params=[True, False], ids=["fencing", "no-fencing"])
 def runtime(request) -> Iterator[DemoRuntime]:
-    base = make_tempdir("hatui-tour-")
-    rt = DemoRuntime(base / "demo", nodes=2, port_base=0, dcs=dict(FAST_DCS), fencing=request.param)
-    try:
-        rt.acquire()
-        rt.build()
-        rt.start_etcd()
-        rt.start_monitor()
-        assert rt.start_nodes()
-        assert rt.wait_streaming(), "the replica never streamed"
+    with running_demo("hatui-tour-", dcs=dict(FAST_DCS), fencing=request.param) as rt:
         yield rt
-    finally:
-        status = rt.status() if rt.cluster is not None else {"pids": {}}
-        rt.stop()
-        for pids in status["pids"].values():
-            for pid, started in pids:
-                assert not same_process(pid, started), f"pid {pid} survived the demo's stop"
-        remove_tree(base)
 
 
 async def started(pilot, app: DemoApp) -> None:
