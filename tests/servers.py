@@ -18,7 +18,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from hatui.osuser import ServerUser, run_as, server_user
@@ -174,6 +174,15 @@ def process_environ(pid: int) -> bytes:
         return b""
 
 
+def process_state(pid: int) -> str:
+    """A process's state letter in /proc (T: stopped, as by SIGSTOP); "" when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return ""
+
+
 def print_logs(nodes, lines: int = 40) -> None:
     """The last lines of each node's daemon log, for a failed test's report."""
     for node in nodes:
@@ -183,6 +192,27 @@ def print_logs(nodes, lines: int = 40) -> None:
             continue
         print(f"----- {node.name} -----")
         print("\n".join(text))
+
+
+def keep_if_failed(request, base: str | os.PathLike, nodes, log_lines: int = 40) -> None:
+    """A test's temp dir afterwards: removed; after a failed test kept, and the last lines of its
+    nodes' daemon logs printed (`request`: the test's pytest request)."""
+    rep = getattr(request.node, "_hatui_rep_call", None)
+    if rep is not None and rep.failed:
+        print_logs(nodes, log_lines)
+        print(f"logs kept in {base}")
+    else:
+        remove_tree(base)
+
+
+def healthy_for_each_test(live, request) -> Iterator:
+    """The body of a fixture that hands one module-wide cluster (`live`, with .healthy() and
+    .c.nodes) to each test: healthy again first; the nodes' logs printed after a failed test."""
+    live.healthy()
+    yield live
+    rep = getattr(request.node, "_hatui_rep_call", None)
+    if rep is not None and rep.failed:
+        print_logs(live.c.nodes)
 
 
 def pids_in_group(pgid: int) -> list[int]:

@@ -7,8 +7,13 @@ import json
 import os
 import shutil
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import pytest
+from servers import keep_if_failed, make_tempdir
 
 from hatui.launcher import LocalCluster
 from hatui.osuser import run_as, server_user
@@ -47,6 +52,31 @@ def make(base: Path, nodes: int, per_node: dict | None = None, dcs: dict | None 
     c.per_node = per_node or {}
     c.replace_bootstrap = {}
     return c
+
+
+@contextmanager
+def cluster_workspace(request: pytest.FixtureRequest, prefix: str) -> Iterator[tuple[Path, list]]:
+    """A temp dir and a list for the clusters a test makes in it. Afterwards every cluster is
+    stopped; after a failed test their logs are printed and the dir is kept, else it is removed."""
+    base = make_tempdir(prefix)
+    made: list = []
+    try:
+        yield base, made
+    finally:
+        for cluster in made:
+            cluster.stop()
+        keep_if_failed(request, base, [n for c in made for n in c.nodes])
+
+
+def workspace_fixture(prefix: str):
+    """A module's `tmp_base` fixture: (temp dir, list of the clusters made in it), as cluster_workspace."""
+
+    @pytest.fixture
+    def tmp_base(request: pytest.FixtureRequest) -> Iterator[tuple[Path, list]]:
+        with cluster_workspace(request, prefix) as base_and_made:
+            yield base_and_made
+
+    return tmp_base
 
 
 def server_dir(path: Path) -> Path:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML
-from servers import make_tempdir, print_logs, remove_tree
+from servers import keep_if_failed, make_tempdir
 
 from hatui.launcher import LocalCluster, LocalNode
 
@@ -56,14 +56,25 @@ def cluster_factory(request: pytest.FixtureRequest) -> Iterator:
         return cluster
 
     yield _make
-    failed = getattr(request.node, "_hatui_rep_call", None)
     for cluster, base in made:
         cluster.stop()
-        if failed is not None and failed.failed:
-            print_logs(cluster.nodes, 80)
-            print(f"logs kept in {base}")
-        else:
-            remove_tree(base)
+        keep_if_failed(request, base, cluster.nodes, 80)
+
+
+def split_brain_rewound(cluster: LocalCluster, old: LocalNode, new: LocalNode) -> None:
+    """A split brain and its repair: the old primary's daemon dies, `new` is promoted, the old
+    primary's PostgreSQL (unmanaged now) takes a write (table splitbrain); started again, its
+    daemon makes it a replica of `new` without that write, keeping table before_split (made
+    by the caller before the split)."""
+    cluster.kill_node(old.name, postgres_too=False)
+    cluster.wait_for(lambda: new.is_writable(), 90, f"{new.name} promoted")
+    with old.connect() as conn:
+        conn.execute("CREATE TABLE splitbrain ()")
+    cluster.start_node(cluster.nodes.index(old))
+    cluster.wait_for(lambda: old.is_streaming(), 90, "the old primary rejoins as a replica")
+    with old.connect() as conn:
+        assert conn.execute("SELECT to_regclass('splitbrain')").fetchone() == (None,)
+        assert conn.execute("SELECT to_regclass('before_split')").fetchone() == ("before_split",)
 
 
 def sql(node: LocalNode, query: str, *args) -> list[tuple]:

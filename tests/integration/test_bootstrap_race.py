@@ -11,21 +11,13 @@ from __future__ import annotations
 import signal
 
 import pytest
-from servers import free_ports, make_tempdir, print_logs, remove_tree
+from servers import free_ports, make_tempdir, print_logs, process_state, remove_tree
 
 from hatui.launcher import LocalCluster
 
 pytestmark = pytest.mark.integration
 
 FAST = {"ttl": 20, "loop_wait": 1, "retry_timeout": 3}
-
-
-def _state(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return ""
 
 
 def test_the_member_that_loses_the_bootstrap_race_says_so(monkeypatch, tmp_path) -> None:
@@ -45,7 +37,8 @@ def test_the_member_that_loses_the_bootstrap_race_says_so(monkeypatch, tmp_path)
         for i in range(2):
             cluster.start_node(i)
         for node in cluster.nodes:
-            cluster.wait_for(lambda n=node: _state(n.daemon.pid) == "T", 90, f"{node.name} frozen before the race")
+            cluster.wait_for(lambda n=node: process_state(n.daemon.pid) == "T", 90,
+                             f"{node.name} frozen before the race")
         points.write_text("")
         for node in cluster.nodes:
             node.daemon.signal(signal.SIGCONT)

@@ -27,7 +27,7 @@ from hatui.cli.main import cli
 from hatui.cluster import Cluster
 from hatui.etcd.kv import EtcdHttp
 from hatui.launcher import LocalCluster, LocalNode
-from servers import free_port, make_tempdir, print_logs, remove_tree
+from servers import free_port, healthy_for_each_test, make_tempdir, remove_tree
 
 pytestmark = pytest.mark.integration
 
@@ -153,11 +153,7 @@ def live() -> Iterator[Live]:
 
 @pytest.fixture
 def hatui(live: Live, request: pytest.FixtureRequest) -> Iterator[Live]:
-    live.healthy()
-    yield live
-    rep = getattr(request.node, "_hatui_rep_call", None)
-    if rep is not None and rep.failed:
-        print_logs(live.c.nodes)
+    yield from healthy_for_each_test(live, request)
 
 
 def rows(result: Result) -> list[list[str]]:

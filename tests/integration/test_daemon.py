@@ -13,8 +13,9 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from clusterkit import split_brain_rewound
 from hatui.launcher import LocalCluster
-from servers import make_tempdir, print_logs, remove_tree
+from servers import keep_if_failed, make_tempdir
 
 pytestmark = pytest.mark.integration
 
@@ -35,14 +36,9 @@ def make_cluster(request: pytest.FixtureRequest) -> Iterator:
         return cluster
 
     yield make
-    failed = getattr(request.node, "_hatui_rep_call", None)
     for cluster, base in made:
         cluster.stop()
-        if failed is not None and failed.failed:
-            print_logs(cluster.nodes)
-            print(f"logs kept in {base}")
-        else:
-            remove_tree(base)
+        keep_if_failed(request, base, cluster.nodes)
 
 
 def test_bootstrap_one_leader_and_streaming_replicas(make_cluster) -> None:
@@ -94,16 +90,9 @@ def test_daemon_kill_split_brain_write_is_rewound_away(make_cluster) -> None:
     old, new = cluster.node("postgresql0"), cluster.node("postgresql1")
     with old.connect() as conn:
         conn.execute("CREATE TABLE before_split (id int)")
-    cluster.kill_node(old.name, postgres_too=False)
-    cluster.wait_for(lambda: new.is_writable(), 90, "postgresql1 promoted")
-    # The old primary's PostgreSQL still runs unmanaged and accepts this write: the split brain.
+    # The old primary's PostgreSQL still runs unmanaged and accepts a write: the split brain.
+    split_brain_rewound(cluster, old, new)
     with old.connect() as conn:
-        conn.execute("CREATE TABLE splitbrain ()")
-    cluster.start_node(0)
-    cluster.wait_for(lambda: old.is_streaming(), 90, "the old primary rejoins as a replica")
-    with old.connect() as conn:
-        assert conn.execute("SELECT to_regclass('splitbrain')").fetchone() == (None,)
-        assert conn.execute("SELECT to_regclass('before_split')").fetchone() == ("before_split",)
         assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)
     log = old.log_path.read_text()
     assert "demoting self because I do not have the lock and I was a leader" in log

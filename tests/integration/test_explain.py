@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import pytest
 from click.testing import CliRunner, Result
 from ruamel.yaml import YAML
-from servers import free_port, live_processes, make_tempdir, print_logs, process_args, remove_tree
+from servers import free_port, healthy_for_each_test, live_processes, make_tempdir, process_args, remove_tree
 
 from hatui.cli.main import cli
 from hatui.cluster import Cluster
@@ -135,11 +135,7 @@ def live() -> Iterator[Live]:
 
 @pytest.fixture
 def h(live: Live, request: pytest.FixtureRequest) -> Iterator[Live]:
-    live.healthy()
-    yield live
-    rep = getattr(request.node, "_hatui_rep_call", None)
-    if rep is not None and rep.failed:
-        print_logs(live.c.nodes)
+    yield from healthy_for_each_test(live, request)
 
 
 def explain(h: Live) -> dict:

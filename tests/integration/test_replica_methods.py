@@ -3,29 +3,14 @@
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterator
 
 import pytest
-from backupkit import log_text, make, pg_bin, query, script, server_dir
-from servers import make_tempdir, print_logs, remove_tree
+from backupkit import log_text, make, pg_bin, query, script, server_dir, workspace_fixture
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def tmp_base(request: pytest.FixtureRequest) -> Iterator:
-    base = make_tempdir("hatui-rm-")
-    made: list = []
-    yield base, made
-    failed = getattr(request.node, "_hatui_rep_call", None)
-    for cluster in made:
-        cluster.stop()
-        if failed is not None and failed.failed:
-            print_logs(cluster.nodes)
-    if failed is not None and failed.failed:
-        print(f"logs kept in {base}")
-    else:
-        remove_tree(base)
+tmp_base = workspace_fixture("hatui-rm-")
 
 
 def test_custom_method_gets_patronis_arguments_after_a_failing_one(tmp_base) -> None:

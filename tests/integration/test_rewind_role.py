@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
+from clusterkit import split_brain_rewound
 from hatui.launcher import LocalCluster
-from servers import make_tempdir, print_logs, remove_tree
+from servers import keep_if_failed, make_tempdir
 
 pytestmark = pytest.mark.integration
 
@@ -51,12 +52,7 @@ def cluster(request: pytest.FixtureRequest):
         yield c
     finally:
         c.stop()
-        rep = getattr(request.node, "_hatui_rep_call", None)
-        if rep is not None and rep.failed:
-            print_logs(c.nodes)
-            print(f"logs kept in {base}")
-        else:
-            remove_tree(base)
+        keep_if_failed(request, base, c.nodes)
 
 
 def test_rewind_role_is_not_superuser_and_pg_rewind_works_with_it(cluster) -> None:
@@ -73,15 +69,7 @@ def test_rewind_role_is_not_superuser_and_pg_rewind_works_with_it(cluster) -> No
         conn.execute("CREATE TABLE before_split (id int)")
 
     # A split brain: the old primary's daemon dies, its PostgreSQL keeps taking writes.
-    cluster.kill_node(old.name, postgres_too=False)
-    cluster.wait_for(lambda: new.is_writable(), 90, "postgresql1 promoted")
-    with old.connect() as conn:
-        conn.execute("CREATE TABLE splitbrain ()")
-    cluster.start_node(0)
-    cluster.wait_for(lambda: old.is_streaming(), 90, "the old primary rejoins as a replica")
-    with old.connect() as conn:
-        assert conn.execute("SELECT to_regclass('splitbrain')").fetchone() == (None,)
-        assert conn.execute("SELECT to_regclass('before_split')").fetchone() == ("before_split",)
+    split_brain_rewound(cluster, old, new)
     assert "pg_rewind exit code=0" in old.log_path.read_text()
     # pg_rewind read the new leader's files as the rewind role, not as the superuser.
     assert f"user={REWIND_USER}" in _server_logs(cluster, new.name)

@@ -13,8 +13,7 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-from backupkit import log_text, make, query, server_dir
-from servers import make_tempdir, print_logs, remove_tree
+from backupkit import cluster_workspace, log_text, make, query, server_dir
 
 pytestmark = pytest.mark.integration
 
@@ -46,9 +45,7 @@ def has_row(node, i: int) -> bool:
 
 @pytest.fixture
 def two_clusters(request: pytest.FixtureRequest) -> Iterator:
-    base = make_tempdir("hatui-sc-")
-    made: list = []
-    try:
+    with cluster_workspace(request, "hatui-sc-") as (base, made):
         main = make(base / "main", 1)
         made.append(main)
         main.start()
@@ -59,15 +56,6 @@ def two_clusters(request: pytest.FixtureRequest) -> Iterator:
         standby.write_configs()
         standby.start_etcd()
         yield main, standby
-    finally:
-        failed = getattr(request.node, "_hatui_rep_call", None)
-        for c in made:
-            c.stop()
-        if failed is not None and failed.failed:
-            print_logs([n for c in made for n in c.nodes])
-            print(f"logs kept in {base}")
-        else:
-            remove_tree(base)
 
 
 def test_standby_cluster_follows_survives_its_leader_and_is_promoted(two_clusters) -> None:

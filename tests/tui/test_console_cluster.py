@@ -21,7 +21,7 @@ from hatui.launcher import LocalCluster
 from hatui.screens.confirm import ConfirmScreen
 from hatui.screens.pickers import CandidateScreen
 from hatui.widgets.member_table import MemberTable
-from servers import make_tempdir, print_logs, remove_tree
+from servers import healthy_for_each_test, make_tempdir, remove_tree
 
 pytestmark = [pytest.mark.tui, pytest.mark.integration]
 
@@ -83,11 +83,7 @@ def live() -> Iterator[Live]:
 
 @pytest.fixture
 def cluster(live: Live, request: pytest.FixtureRequest) -> Iterator[Live]:
-    live.healthy()
-    yield live
-    rep = getattr(request.node, "_hatui_rep_call", None)
-    if rep is not None and rep.failed:
-        print_logs(live.c.nodes)
+    yield from healthy_for_each_test(live, request)
 
 
 def table(app: HatuiApp) -> MemberTable:
