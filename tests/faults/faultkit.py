@@ -7,6 +7,7 @@ writes while which other one did), never about how long something took.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -186,6 +187,23 @@ def tail(path: Path, lines: int = 60) -> str:
 
 def etcd_get(cluster: LocalCluster, key: str) -> str | None:
     return cluster.etcd_get(key)
+
+
+def sync_key(cluster: LocalCluster) -> dict:
+    """The cluster's /sync key ({} while there is none)."""
+    raw = etcd_get(cluster, "/service/batman/sync")
+    return json.loads(raw) if raw else {}
+
+
+def sync_roles(cluster: LocalCluster) -> tuple[LocalNode, LocalNode, LocalNode]:
+    """A healthy synchronous-mode cluster of three: its leader, the standby /sync names (once it
+    names one), and the other replica."""
+    leader = wait_healthy(cluster)
+    others = [n for n in cluster.nodes if n is not leader]
+    cluster.wait_for(lambda: sync_key(cluster).get("sync_standby") in {n.name for n in others}, 60,
+                     "/sync naming a standby")
+    sync = cluster.node(sync_key(cluster)["sync_standby"])
+    return leader, sync, next(n for n in others if n is not sync)
 
 
 def start_load(cluster) -> tuple[Writer, Monitor]:

@@ -8,7 +8,6 @@ primary, and checks about outcomes and order only (no timing assertions).
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ from datetime import datetime, timezone
 
 import pytest
 from faultkit import (FAST, connect, etcd_get, finish, hatui_cli, is_writable, log_has, patroni, start_load,
-                      wait_healthy)
+                      sync_key, sync_roles, wait_healthy)
 
 from servers import EtcdCluster, make_tempdir, remove_tree
 
@@ -126,23 +125,12 @@ def test_leader_postgres_that_cannot_restart(fault_cluster) -> None:
 # ---- 3. synchronous mode: primary and sync standby lost together ---------------------------------
 
 
-def sync_key(cluster) -> dict:
-    raw = etcd_get(cluster, "/service/batman/sync")
-    return json.loads(raw) if raw else {}
-
-
 def test_sync_mode_primary_and_sync_standby_lost_together(fault_cluster) -> None:
     """synchronous_mode on, 3 nodes: the primary and its synchronous standby die together. The
     asynchronous replica may lack acknowledged commits, so it must not be promoted; once the
     synchronous standby is back, it (or the old leader) leads with every acknowledged write."""
     cluster = fault_cluster(3, dcs=SYNC)
-    leader = wait_healthy(cluster)
-    others = [n for n in cluster.nodes if n is not leader]
-    cluster.wait_for(lambda: sync_key(cluster).get("sync_standby") in {n.name for n in others}, 60,
-                     "/sync naming a standby")
-    sync_name = sync_key(cluster)["sync_standby"]
-    sync = cluster.node(sync_name)
-    lone = next(n for n in others if n is not sync)
+    leader, sync, lone = sync_roles(cluster)
     writer, monitor = start_load(cluster)
     assert sync_key(cluster).get("sync_standby") == sync.name  # the same standby under load
     cluster.kill_node(leader.name, postgres_too=True)
@@ -170,12 +158,7 @@ def test_sync_mode_lost_pair_explicit_failover(fault_cluster) -> None:
     `hatui failover --candidate <async replica>` is the one thing that may promote it. The other
     two members, started again, rejoin it (rewound where they had diverged)."""
     cluster = fault_cluster(3, dcs=SYNC)
-    leader = wait_healthy(cluster)
-    others = [n for n in cluster.nodes if n is not leader]
-    cluster.wait_for(lambda: sync_key(cluster).get("sync_standby") in {n.name for n in others}, 60,
-                     "/sync naming a standby")
-    sync = cluster.node(sync_key(cluster)["sync_standby"])
-    lone = next(n for n in others if n is not sync)
+    leader, sync, lone = sync_roles(cluster)
     writer, monitor = start_load(cluster)
     cluster.kill_node(leader.name, postgres_too=True)
     cluster.kill_node(sync.name, postgres_too=True)

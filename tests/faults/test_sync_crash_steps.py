@@ -13,25 +13,20 @@ The time from the leader key's expiry to the new leader is printed (no timing is
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
 
 import pytest
-from faultkit import FAST, etcd_get, finish, hatui_cli, is_writable, log_has, start_load, wait_healthy
+from faultkit import (FAST, etcd_get, finish, hatui_cli, is_writable, log_has, start_load, sync_key, sync_roles,
+                      wait_healthy)
 from ruamel.yaml import YAML
-from servers import live_processes, process_args
+from servers import live_processes, process_args, process_state
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SYNC = {**FAST, "synchronous_mode": True}
 LEADER_KEY = "/service/batman/leader"
-
-
-def sync_key(cluster) -> dict:
-    raw = etcd_get(cluster, "/service/batman/sync")
-    return json.loads(raw) if raw else {}
 
 
 def crash_host(cluster, node) -> None:
@@ -49,15 +44,7 @@ def crash_host(cluster, node) -> None:
 
 def freeze_at(cluster, node, point: str) -> None:
     cluster.wait_for(lambda: log_has(node, f"fault point {point} reached"), 90, f"{node.name} at {point}")
-    cluster.wait_for(lambda: _state(node.daemon.pid) == "T", 10, f"{node.name}'s daemon stopped")
-
-
-def _state(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return ""
+    cluster.wait_for(lambda: process_state(node.daemon.pid) == "T", 10, f"{node.name}'s daemon stopped")
 
 
 def time_to_new_leader(cluster, old: str, timeout: float = 120) -> tuple[str, float]:
@@ -134,12 +121,7 @@ def test_three_nodes_crash_at_each_step_of_replacing_the_sync_standby(fault_clus
     points = tmp_path / "points"
     monkeypatch.setenv("HATUI_FAULT_POINTS", str(points))
     cluster = fault_cluster(3, dcs=SYNC)
-    leader = wait_healthy(cluster)
-    others = [n for n in cluster.nodes if n is not leader]
-    cluster.wait_for(lambda: sync_key(cluster).get("sync_standby") in {n.name for n in others}, 60,
-                     "/sync naming a standby")
-    old = cluster.node(sync_key(cluster)["sync_standby"])
-    new = next(n for n in others if n is not old)
+    leader, old, new = sync_roles(cluster)
     both = ",".join(sorted((old.name, new.name)))
     point = [f"sync-written:{both}", f"sync-guc-set:{new.name}", f"sync-written:{new.name}"][step]
     writer, monitor = start_load(cluster)
