@@ -230,7 +230,8 @@ static int json_number(const char *p, double *out) {
 
 /* ------------------------------------------------------------------------------ /proc */
 
-static int proc_state_alive(long pid) {
+/* The one-letter process state from /proc/PID/stat (R, S, D, T, t, Z, ...); 0: no such process. */
+static char proc_state(long pid) {
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%ld/stat", pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -244,8 +245,12 @@ static int proc_state_alive(long pid) {
     char *paren = strrchr(buf, ')');
     if (!paren)
         return 0;
-    char *s = (char *)ws(paren + 1);
-    return *s && *s != 'Z' && *s != 'X';
+    return *ws(paren + 1);
+}
+
+static int proc_state_alive(long pid) {
+    char st = proc_state(pid);
+    return st && st != 'Z' && st != 'X';
 }
 
 static int same_dir(long pid, const char *dir) {
@@ -402,8 +407,9 @@ static void watchdog_close(void) {
 
 /* ------------------------------------------------------------------------------ etcd */
 
-/* The leader key and lease of a dead daemon, through the Python helper (HTTP, TLS, auth). */
-static void release_leader(void) {
+/* The leader key and lease of a dead (or frozen) daemon, through the Python helper (HTTP, TLS,
+ * auth). frozen: the daemon is stopped, not dead; the helper gives up once it runs again. */
+static void release_leader(int frozen) {
     if (!config_line || !python_exe)
         return;
     int fds[2];
@@ -429,8 +435,9 @@ static void release_leader(void) {
                strerror(errno));
         return;
     }
-    char state_line[128];
-    snprintf(state_line, sizeof state_line, "{\"op\": \"release\", \"lease\": %lld, \"ttl\": %ld}\n", lease, ttl);
+    char state_line[160];
+    snprintf(state_line, sizeof state_line, "{\"op\": \"release\", \"lease\": %lld, \"ttl\": %ld, \"frozen\": %s}\n",
+             lease, ttl, frozen ? "true" : "false");
     ssize_t ignored = write(fds[1], config_line, strlen(config_line));
     ignored = write(fds[1], "\n", 1);
     ignored = write(fds[1], state_line, strlen(state_line));
@@ -498,6 +505,17 @@ static void check_deadline(void) {
     if (stopped) {
         logmsg("WARNING", "fencing guard stopped PostgreSQL: the daemon (pid %ld) stalled while leader", daemon_pid);
         watchdog_close();
+        /* A frozen daemon (SIGSTOP) gives its key away now rather than when the lease runs out
+         * (fence.py, Guard.daemon_frozen): only when nothing it wrote before is still unread. */
+        struct pollfd pending = {0, POLLIN, 0};
+        char st = proc_state(daemon_pid);
+        if (poll(&pending, 1, 0) == 0 && (st == 'T' || st == 't')) {
+            logmsg("WARNING", "fencing guard: the daemon (pid %ld) is frozen: releasing its leader key now, not when "
+                   "its lease runs out", daemon_pid);
+            release_leader(1);
+        } else
+            logmsg("INFO", "fencing guard: the daemon (pid %ld) is running (slow, not frozen): it decides about "
+                   "its lease itself", daemon_pid);
     }
 }
 
@@ -526,7 +544,7 @@ static void daemon_gone(void) {
         return; /* fired, then someone started PostgreSQL again (the daemon, after SIGCONT) */
     }
     watchdog_close();
-    release_leader();
+    release_leader(0);
 }
 
 static void on_sigterm(int sig) {
