@@ -628,9 +628,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def release_from_native(daemon_pid: int) -> int:
-    """The native guard's one Python step: its config line, then {"lease", "ttl"}, on stdin."""
+    """The native guard's one Python step: its config line, then {"lease", "ttl", "frozen"}, on stdin.
+
+    The guard starts this while PostgreSQL is still stopping, so the imports happen first, then
+    the wait for the state line; a pipe closed without one means: nothing to release."""
+    from .. import events  # noqa: F401 - imported now, while the guard waits for PostgreSQL
+    from ..etcd import kv  # noqa: F401
+
     guard = Guard(daemon_pid)
     lines = sys.stdin.read().splitlines()
+    if len(lines) == 1:
+        return 0  # the guard decided not to release (a slow daemon, or PostgreSQL would not stop)
     try:
         guard.config = json.loads(lines[0])
         state = json.loads(lines[1])

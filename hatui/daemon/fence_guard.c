@@ -408,9 +408,15 @@ static void watchdog_close(void) {
 /* ------------------------------------------------------------------------------ etcd */
 
 /* The leader key and lease of a dead (or frozen) daemon, through the Python helper (HTTP, TLS,
- * auth). frozen: the daemon is stopped, not dead; the helper gives up once it runs again. */
-static void release_leader(int frozen) {
-    if (!config_line || !python_exe)
+ * auth). It is started as soon as the guard fires, before PostgreSQL is even down, and gets its
+ * config line at once: its interpreter starts and imports the etcd client (a second or more on a
+ * loaded machine) while PostgreSQL shuts down. Only then does the guard send it the state line
+ * that makes it act, or close the pipe without one (nothing to release). */
+static pid_t helper_pid = -1;
+static int helper_fd = -1;
+
+static void helper_start(void) {
+    if (helper_pid > 0 || !config_line || !python_exe)
         return;
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0)
@@ -435,17 +441,36 @@ static void release_leader(int frozen) {
                strerror(errno));
         return;
     }
-    char state_line[160];
-    snprintf(state_line, sizeof state_line, "{\"op\": \"release\", \"lease\": %lld, \"ttl\": %ld, \"frozen\": %s}\n",
-             lease, ttl, frozen ? "true" : "false");
-    ssize_t ignored = write(fds[1], config_line, strlen(config_line));
-    ignored = write(fds[1], "\n", 1);
-    ignored = write(fds[1], state_line, strlen(state_line));
+    helper_pid = child;
+    helper_fd = fds[1];
+    ssize_t ignored = write(helper_fd, config_line, strlen(config_line));
+    ignored = write(helper_fd, "\n", 1);
     (void)ignored;
-    close(fds[1]);
+}
+
+/* Send the state line (release) or nothing (dismiss), then wait for the helper to finish. */
+static void helper_finish(int release, int frozen) {
+    if (helper_pid <= 0)
+        return;
+    if (release) {
+        char state_line[160];
+        snprintf(state_line, sizeof state_line,
+                 "{\"op\": \"release\", \"lease\": %lld, \"ttl\": %ld, \"frozen\": %s}\n", lease, ttl,
+                 frozen ? "true" : "false");
+        ssize_t ignored = write(helper_fd, state_line, strlen(state_line));
+        (void)ignored;
+    }
+    close(helper_fd);
     int status;
-    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+    while (waitpid(helper_pid, &status, 0) < 0 && errno == EINTR)
         ;
+    helper_pid = helper_fd = -1;
+}
+
+/* frozen: the daemon is stopped, not dead; the helper gives up once it runs again. */
+static void release_leader(int frozen) {
+    helper_start(); /* not started yet (the guard fired before this daemon's config?): now */
+    helper_finish(1, frozen);
 }
 
 /* -------------------------------------------------------------------- the state machine */
@@ -493,6 +518,7 @@ static void check_deadline(void) {
         return;
     double late = now() - deadline;
     double left = hard_deadline() - now();
+    helper_start(); /* warms up while PostgreSQL stops, in case the key is to be released */
     int stopped = stop_postgres(left > 0 ? left : 0); /* past the hard deadline: no time for a fast one */
     logmsg("WARNING", "fencing guard: no lease refresh from the daemon (pid %ld) for %gs (ttl %ld - safety_margin "
            "%g) while it is the leader: PostgreSQL must not take writes once another member may be promoted",
@@ -517,6 +543,7 @@ static void check_deadline(void) {
             logmsg("INFO", "fencing guard: the daemon (pid %ld) is running (slow, not frozen): it decides about "
                    "its lease itself", daemon_pid);
     }
+    helper_finish(0, 0); /* not released: the helper exits without touching etcd */
 }
 
 static void daemon_gone(void) {
@@ -532,7 +559,9 @@ static void daemon_gone(void) {
     double fast = left < 10.0 ? left : 10.0;
     if (state == ARMED) {
         logmsg("WARNING", "fencing guard: the daemon (pid %ld) died while leader; stopping PostgreSQL", daemon_pid);
+        helper_start();
         if (!stop_postgres(fast)) {
+            helper_finish(0, 0);
             logmsg("ERROR", "fencing guard could not stop PostgreSQL; the leader key is left to expire");
             return;
         }
@@ -541,6 +570,7 @@ static void daemon_gone(void) {
         logmsg("WARNING", "fencing guard: the daemon (pid %ld) died after a stall; PostgreSQL is already stopped",
                daemon_pid);
     } else if (!stop_postgres(fast)) {
+        helper_finish(0, 0);
         return; /* fired, then someone started PostgreSQL again (the daemon, after SIGCONT) */
     }
     watchdog_close();

@@ -209,3 +209,14 @@ def test_server_of_another_data_dir_is_not_touched(scratch: Path, server: FakeSe
     guard.beat(age=0)
     assert guard.close() == 0
     assert server.alive()
+
+
+def test_release_helper_dismissed_without_a_state_line_does_nothing(scratch: Path) -> None:
+    """The native guard starts the helper early and closes its pipe after the config line when
+    there is nothing to release: it must exit at once, quietly, without touching etcd."""
+    log = scratch / "helper.log"
+    config = {"op": "config", "name": "n1", "leader_key": "/service/x/leader", "etcd": {"hosts": ["127.0.0.1:9"]}}
+    res = subprocess.run([sys.executable, "-m", "hatui.daemon.fence", "--release", "--daemon-pid", str(os.getpid()),
+                          "--log-file", str(log)], input=json.dumps(config) + "\n", text=True, timeout=60)
+    assert res.returncode == 0
+    assert log.read_text() == ""
