@@ -96,6 +96,7 @@ class FenceClient:
             "data_dir": os.path.abspath(daemon.pg.data_dir),
             "safety_margin": int(fencing.safety_margin),
             "leader_key": daemon.store.paths.leader,
+            "member_key": daemon.store.paths.member(daemon.name),  # goes with the leader key (release_leader)
             "events_prefix": daemon.store.paths.events,  # the guard tells what it did (events.py)
             "etcd": {"hosts": list(daemon.rt.etcd_hosts), "protocol": node.etcd.protocol,
                      "username": etcd_auth.get("username"), "password": etcd_auth.get("password")},
@@ -445,7 +446,11 @@ class Guard:
         compare = [{"key": _b64(key), "target": "VALUE", "result": "EQUAL", "value": _b64(name)}]
         if lease:
             compare.append({"key": _b64(key), "target": "LEASE", "result": "EQUAL", "lease": str(lease)})
-        body = {"compare": compare, "success": [{"request_delete_range": {"key": _b64(key)}}], "failure": []}
+        # The member key goes in the same transaction: a replica woken by the leader key's
+        # deletion must not find the frozen member's key and wait for its REST API (which accepts
+        # the connection and never answers) before it may take over; the revoke comes after.
+        success = [{"request_delete_range": {"key": _b64(k)}} for k in (key, self.config.get("member_key")) if k]
+        body = {"compare": compare, "success": success, "failure": []}
         give_up = time.monotonic() + max(5, self.ttl or 30)
         while True:
             if frozen and not _is_stopped(self.daemon_pid):
@@ -637,8 +642,8 @@ def release_from_native(daemon_pid: int) -> int:
 
     guard = Guard(daemon_pid)
     lines = sys.stdin.read().splitlines()
-    if len(lines) == 1:
-        return 0  # the guard decided not to release (a slow daemon, or PostgreSQL would not stop)
+    if len(lines) < 2:
+        return 0  # the guard decided not to release (a slow daemon, PostgreSQL would not stop, a beat came)
     try:
         guard.config = json.loads(lines[0])
         state = json.loads(lines[1])

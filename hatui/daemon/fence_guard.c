@@ -414,6 +414,13 @@ static void watchdog_close(void) {
  * that makes it act, or close the pipe without one (nothing to release). */
 static pid_t helper_pid = -1;
 static int helper_fd = -1;
+static pid_t helper_dismissed = -1; /* a helper sent away while armed: reaped without waiting */
+/* Seconds before the deadline at which the helper is started when no beat came: a daemon that
+ * missed its refreshes for ttl - margin - PREWARM seconds is probably stalled, and a ready helper
+ * releases the key of a frozen one a second or more sooner. A beat that comes after all sends it
+ * away again. Healthy daemons beat every loop_wait and never get near this point. */
+#define PREWARM 3.0
+static int prewarmed; /* tried since the last beat that moved the deadline away */
 
 static void helper_start(void) {
     if (helper_pid > 0 || !config_line || !python_exe)
@@ -467,6 +474,26 @@ static void helper_finish(int release, int frozen) {
     helper_pid = helper_fd = -1;
 }
 
+/* A beat moved the deadline away: let a prewarmed helper go without blocking the guard. */
+static void helper_dismiss(void) {
+    if (helper_pid <= 0)
+        return;
+    if (helper_dismissed > 0) {
+        int status;
+        while (waitpid(helper_dismissed, &status, 0) < 0 && errno == EINTR)
+            ;
+    }
+    close(helper_fd);
+    helper_dismissed = helper_pid;
+    helper_pid = helper_fd = -1;
+}
+
+static void helper_reap(void) {
+    int status;
+    if (helper_dismissed > 0 && waitpid(helper_dismissed, &status, WNOHANG) != 0)
+        helper_dismissed = -1;
+}
+
 /* frozen: the daemon is stopped, not dead; the helper gives up once it runs again. */
 static void release_leader(int frozen) {
     helper_start(); /* not started yet (the guard fired before this daemon's config?): now */
@@ -500,11 +527,17 @@ static void handle(const char *line) {
         if (l && *l >= '0' && *l <= '9' && strtoll(l, NULL, 10) != 0)
             lease = strtoll(l, NULL, 10);
         deadline = t + ttl - margin(ttl);
+        if (deadline - now() > 2 * PREWARM) {
+            helper_dismiss();
+            prewarmed = 0;
+        }
         if (state == FIRED)
             logmsg("INFO", "fencing guard: the daemon (pid %ld) refreshed the lease again; re-armed", daemon_pid);
         state = ARMED;
         watchdog_feed();
     } else if (strcmp(op, "disarm") == 0) {
+        helper_dismiss();
+        prewarmed = 0;
         state = IDLE;
         deadline = INFINITY;
         watchdog_close();
@@ -609,6 +642,8 @@ int main(int argc, char **argv) {
         int timeout_ms = -1;
         if (state == ARMED) {
             double left = deadline - now();
+            if (!prewarmed && python_exe && left > PREWARM)
+                left -= PREWARM; /* wake up in time to start the helper */
             timeout_ms = left <= 0 ? 0 : (int)ceil(left * 1000);
         }
         struct pollfd pfd = {0, POLLIN, 0};
@@ -639,6 +674,11 @@ int main(int argc, char **argv) {
                 logmsg("ERROR", "fencing guard: ignoring a malformed message");
                 used = 0;
             }
+        }
+        helper_reap();
+        if (state == ARMED && !prewarmed && python_exe && now() >= deadline - PREWARM) {
+            prewarmed = 1;
+            helper_start();
         }
         check_deadline();
     }

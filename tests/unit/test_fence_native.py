@@ -169,3 +169,20 @@ def test_stalled_but_running_daemon_keeps_its_key(scratch: Path, server: FakeSer
     assert guard.close() == 0
     # The helper was started (to warm up) but dismissed: its config line, never a state line.
     assert [json.loads(line)["op"] for line in got.read_text().splitlines()] == ["config"]
+
+
+def test_helper_prewarmed_near_the_deadline_is_sent_away_by_a_beat(scratch: Path, server: FakeServer) -> None:  # noqa: F811
+    """No beat for ttl - margin - 3 s: the guard starts the release helper ahead of time; a beat
+    that comes after all sends it away, and nothing is stopped or released."""
+    recorder, got = _recorder(scratch)
+    guard = NativeGuard(scratch, server.data_dir, python=str(recorder))
+    guard.send({"op": "beat", "t": time.monotonic() - 10.0, "ttl": 20, "lease": 77})  # deadline in 5 s
+    assert wait(lambda: got.exists() and got.read_text().count("\n") == 1)  # started, config line only
+    guard.send({"op": "beat", "t": time.monotonic(), "ttl": 20, "lease": 77})
+    assert wait(lambda: Path(f"{got}.args").exists())
+    time.sleep(3.0)  # past the first deadline
+    assert server.alive()
+    assert [json.loads(line)["op"] for line in got.read_text().splitlines()] == ["config"]
+    guard.send({"op": "exit"})
+    assert guard.close() == 0
+    assert server.alive()
