@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Mapping
 
 from ..cluster import Cluster, Member
-from .postgres import needs_rewind as _diverged
+from .pg_wal import needs_rewind as _diverged
 
 # --- inputs -------------------------------------------------------------------------------
 
