@@ -136,14 +136,6 @@ class NodeRuntime:
     def bootstrap_dcs(self) -> dict:
         return dict(self.node.bootstrap.dcs)
 
-    @property
-    def bootstrap_method(self) -> tuple[str, dict | None]:
-        """(method, its section) of bootstrap.method with a command, else ("initdb", None)."""
-        from .bootstrap import method_section
-
-        b = self.node.bootstrap
-        return method_section({"method": b.method, b.method: b.method_settings} if b.method else {})
-
     def bootstrap_dynamic(self) -> DynamicConfig:
         return DynamicConfig.from_dict(self.bootstrap_dcs())
 

@@ -18,7 +18,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from hatui.config import NodeConfig, parse_node_config
-from hatui.daemon.bootstrap import method_section
+from hatui.daemon.bootstrap import configured_method, method_section
 from hatui.daemon.node import NodeRuntime
 from hatui.daemon.postgres import LIBPQ_OPTIONS, make_conninfo
 from hatui.launcher import LocalCluster
@@ -146,7 +146,7 @@ def _from_runtime(rt: NodeRuntime) -> dict[str, Any]:
         "database": rt.postgres.database,
         "nofailover": s.nofailover, "failover_priority": s.failover_priority, "can_bootstrap": s.can_bootstrap,
         "replicatefrom": s.replicatefrom,
-        "bootstrap_dcs": rt.bootstrap_dcs(), "initdb": rt.initdb_options, "bootstrap_method": rt.bootstrap_method,
+        "bootstrap_dcs": rt.bootstrap_dcs(), "initdb": rt.initdb_options, "bootstrap_method": configured_method(node.bootstrap),
         "post_bootstrap": node.bootstrap.post_bootstrap,
         "pg_ident": pgc.pg_ident,
         "node_pg_hba": pgc.pg_hba, "bootstrap_pg_hba": node.bootstrap.pg_hba or None,
