@@ -23,14 +23,27 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import recovery
 from .postgres import PostgresError
 
+if TYPE_CHECKING:
+    import threading
+
+    from .node import NodeRuntime
+    from .postgres import Postgres
+
 log = logging.getLogger("hatui.bootstrap")
 
-# The functions below take the loop's Daemon (typed Any: the loop imports this module).
+
+
+class BootstrapHost(Protocol):
+    """What a bootstrap uses of the daemon (`loop.Daemon` implements it)."""
+
+    pg: Postgres
+    rt: NodeRuntime
+    stopping: threading.Event  # a stop request ends the wait for the end of recovery
 
 _RESERVED = frozenset({"command", "no_params", "keep_existing_recovery_conf", "recovery_conf", "scope", "datadir"})
 
@@ -55,7 +68,7 @@ def custom_command(section: Mapping[str, Any], scope: str, data_dir: str) -> lis
     return shlex.split(str(section["command"])) + params
 
 
-def initialize(d: Any) -> str:
+def initialize(d: BootstrapHost) -> str:
     """Create, start and prepare the data directory of a new cluster; returns the method used."""
     rt, pg = d.rt, d.pg
     dyn = rt.bootstrap_dynamic()
@@ -74,7 +87,7 @@ def initialize(d: Any) -> str:
     return method
 
 
-def _custom(d: Any, method: str, section: dict) -> None:
+def _custom(d: BootstrapHost, method: str, section: dict) -> None:
     rt, pg = d.rt, d.pg
     dyn = rt.bootstrap_dynamic()
     if pg.data_dir_state() not in ("missing", "empty"):
@@ -115,7 +128,7 @@ def _custom(d: Any, method: str, section: dict) -> None:
         pg.reload()
 
 
-def _wait_end_of_recovery(d: Any) -> None:
+def _wait_end_of_recovery(d: BootstrapHost) -> None:
     from . import queries
 
     pg = d.pg
@@ -136,7 +149,7 @@ def _wait_end_of_recovery(d: Any) -> None:
         time.sleep(1)
 
 
-def post_bootstrap(d: Any) -> None:
+def post_bootstrap(d: BootstrapHost) -> None:
     """Run bootstrap.post_bootstrap (or post_init) once, with a connection string to the new primary."""
     rt, pg = d.rt, d.pg
     cmd = rt.bootstrap.get("post_bootstrap") or rt.bootstrap.get("post_init")

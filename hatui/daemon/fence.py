@@ -38,10 +38,23 @@ import signal
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import subprocess
+
+    from ..etcd.store import ClusterStore
+    from .node import NodeRuntime
+    from .postgres import Postgres
+
+
+class FencedDaemon(Protocol):
+    """What the guard's set-up reads of the daemon (`loop.Daemon` implements it)."""
+
+    name: str
+    rt: NodeRuntime
+    pg: Postgres
+    store: ClusterStore
 
 log = logging.getLogger("hatui.fence")
 
@@ -78,7 +91,7 @@ class FenceClient:
         return self.proc.pid if self.proc is not None else None
 
     @classmethod
-    def for_daemon(cls, daemon: Any) -> "FenceClient":
+    def for_daemon(cls, daemon: FencedDaemon) -> "FenceClient":
         """Build (not start) the guard for a loop.Daemon from its node config."""
         node = daemon.rt.node
         fencing = node.fencing

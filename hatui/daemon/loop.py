@@ -140,7 +140,7 @@ class Daemon(LoopEtcd, Observer, CloneActions, RejoinActions, LeaderActions, Res
             sync.leave(self, "shutting down")
             log.info("stopping PostgreSQL before releasing the lock")
             self.view.state = "stopping"
-            self._touch_member(force=True)
+            self.touch_member(force=True)
             self.callbacks.before_stop()
             try:
                 self.pg.stop("fast")
@@ -278,7 +278,7 @@ class Daemon(LoopEtcd, Observer, CloneActions, RejoinActions, LeaderActions, Res
             log.error("no handler for action %s", a.kind)
             return False
         if a.kind in _LONG_ACTIONS:
-            with self._lease_kept(a.kind):
+            with self.lease_kept(a.kind):
                 result = handler(a, cluster)
         else:
             result = handler(a, cluster)
