@@ -16,7 +16,7 @@ from .defaults import BYTES_MAX, DEFAULT_DYNAMIC, SECONDS_MAX, default_dynamic
 from .gucs import OWNED_GUCS, _bool_word, _guc_shown, _short_name, check_guc_value, parse_duration
 from .issues import _is_int, _kind, _show
 from .keys import _DYNAMIC_BOOL, _DYNAMIC_INT, _OLD_NAMES, _SYNC_MODES, normalize_synchronous_mode
-from .timing import _TIMING_MINIMUMS
+from .timing import _adjust_timing
 
 
 def _int_or(value: Any, default: int, maximum: int = BYTES_MAX) -> int:
@@ -164,26 +164,7 @@ def safe_dynamic(d: Any, known_parameters: Collection[str] | None = None) -> tup
         warnings.append(f"synchronous_mode={_show(mode)} is not off, on or quorum, using off")
         data["synchronous_mode"] = False
     # 2. minimums, then the timing rule, in Patroni's order and words
-    values = {k: data.get(k) if data.get(k) is not None else DEFAULT_DYNAMIC[k] for k in _TIMING_MINIMUMS}
-    for key, minimum in _TIMING_MINIMUMS.items():
-        if values[key] < minimum:
-            warnings.append(f"{key}={values[key]} can't be smaller than {minimum}, adjusting...")
-            values[key] = minimum
-    ttl, loop_wait, retry = values["ttl"], values["loop_wait"], values["retry_timeout"]
-    rule = 'Violated the rule "loop_wait + 2*retry_timeout <= ttl", where ttl='
-    if 1 + 2 * retry > ttl:
-        new_retry = (ttl - 1) // 2
-        warnings.append(
-            f"{rule}{ttl}. Adjusting loop_wait from {loop_wait} to 1 and retry_timeout from {retry} "
-            f"to {new_retry}"
-        )
-        loop_wait, retry = 1, new_retry
-    elif loop_wait + 2 * retry > ttl:
-        new_loop = ttl - 2 * retry
-        warnings.append(
-            f"{rule}{ttl} and retry_timeout={retry}. Adjusting loop_wait from {loop_wait} to {new_loop}"
-        )
-        loop_wait = new_loop
+    ttl, loop_wait, retry = _adjust_timing(data, warnings)
     data.update(ttl=ttl, loop_wait=loop_wait, retry_timeout=retry)
     for key in (
         "synchronous_node_count",
