@@ -42,11 +42,11 @@ def _net_ns(pid: int | str) -> str | None:
         return None
 
 
-def _kill_namespace(ns: str) -> list[int]:
-    """SIGKILL every process still in our private namespace (only ours can be there)."""
+def kill_in_namespaces(ids: set[str], keep: set[int] = frozenset()) -> list[int]:
+    """SIGKILL every process (but `keep`) in the network namespaces `ids` (only ours can be there)."""
     killed = []
     for entry in os.listdir("/proc"):
-        if entry.isdigit() and _net_ns(entry) == ns:
+        if entry.isdigit() and int(entry) not in keep and _net_ns(entry) in ids:
             try:
                 os.kill(int(entry), signal.SIGKILL)
                 killed.append(int(entry))
@@ -55,16 +55,37 @@ def _kill_namespace(ns: str) -> list[int]:
     return killed
 
 
-def skip_reason() -> str | None:
-    """Why this machine cannot run the namespace scenarios (None when it can)."""
+def _kill_namespace(ns: str) -> list[int]:
+    """SIGKILL every process still in our private namespace."""
+    return kill_in_namespaces({ns})
+
+
+def probe_reason(script: str, needs: str) -> str | None:
+    """Run `script` under `unshare -n`: None when it works, else why not (`needs` says what it takes)."""
     try:
-        res = subprocess.run(["unshare", "-n", "--", "sh", "-c", PROBE], capture_output=True, text=True, timeout=30)
+        res = subprocess.run(["unshare", "-n", "--", "sh", "-c", script], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"cannot run `unshare -n`: {exc}"
     if res.returncode != 0:
-        return ("a private network namespace with policy routing is not available here (needs root or "
-                f"CAP_SYS_ADMIN + CAP_NET_ADMIN, iproute2): {res.stderr.strip() or res.returncode}")
+        return f"{needs}: {res.stderr.strip() or res.returncode}"
     return None
+
+
+def skip_reason() -> str | None:
+    """Why this machine cannot run the namespace scenarios (None when it can)."""
+    return probe_reason(PROBE, "a private network namespace with policy routing is not available here (needs root "
+                               "or CAP_SYS_ADMIN + CAP_NET_ADMIN, iproute2)")
+
+
+def up_interfaces() -> list[str]:
+    """The interfaces up in this namespace, but loopback."""
+    links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, timeout=10).stdout
+    up = []
+    for line in links.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) == 3 and parts[1].strip() != "lo" and "UP" in parts[2].split(">", 1)[0].lstrip(" <").split(","):
+            up.append(parts[1].strip().split("@")[0])
+    return up
 
 
 def run_inside(request: pytest.FixtureRequest, timeout: float = INNER_TIMEOUT) -> None:
@@ -118,12 +139,7 @@ def _check_private() -> None:
     outer run's namespace, and no interface up but loopback (`unshare -n` creates only lo, and
     maybe a few tunnel devices, all down)."""
     own, outer = _net_ns("self"), os.environ.get(OUTER_NS_ENV)
-    links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, timeout=10).stdout
-    up = []
-    for line in links.splitlines():
-        parts = line.split(":", 2)
-        if len(parts) == 3 and parts[1].strip() != "lo" and "UP" in parts[2].split(">", 1)[0].lstrip(" <").split(","):
-            up.append(parts[1].strip())
+    up = up_interfaces()
     if not (inside() and own and outer and own != outer and not up):
         raise RuntimeError(f"refusing to change routing outside a private namespace (namespace {own}, "
                            f"outer run's {outer}, interfaces up: {up})")

@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -38,7 +37,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from netnskit import OUTER_NS_ENV, _net_ns, inside
+from netnskit import OUTER_NS_ENV, _net_ns, inside, kill_in_namespaces, probe_reason, up_interfaces
 
 SUBNET = "10.77.0"
 CONTROLLER = f"{SUBNET}.254"
@@ -53,39 +52,21 @@ PROXY_SCRIPT = Path(__file__).with_name("delayproxy.py")
 PROBE = ("ip link add hbr0 type bridge && ip link add hv0 type veth peer name hv1 && ip link set hv0 master hbr0 "
          "&& nft add table inet t && nft add chain inet t c '{ type filter hook output priority 0; }' "
          "&& nft add rule inet t c numgen random mod 100 '<' 5 drop "
+         "&& nft add chain inet t d '{ type nat hook output priority -100; }' "
+         "&& nft add rule inet t d meta mark != 0x1 ip daddr 10.0.0.2 meta l4proto tcp redirect to :1 "
          "&& unshare -n -- true && command -v nsenter")
 
 
 def skip_reason() -> str | None:
     """Why this machine cannot build the topology (None when it can)."""
-    try:
-        res = subprocess.run(["unshare", "-n", "--", "sh", "-c", PROBE], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"cannot run `unshare -n`: {exc}"
-    if res.returncode != 0:
-        return ("network namespaces with a bridge, veth pairs and nftables are not available here (needs root or "
-                f"CAP_SYS_ADMIN + CAP_NET_ADMIN, iproute2, nftables): {res.stderr.strip() or res.returncode}")
-    return None
+    return probe_reason(PROBE, "network namespaces with a bridge, veth pairs and nftables are not available here "
+                               "(needs root or CAP_SYS_ADMIN + CAP_NET_ADMIN, iproute2, nftables with nat)")
 
 
 def netem_reason() -> str | None:
-    """Why latency/reordering cannot be injected here (None when tc netem works)."""
-    res = subprocess.run(["unshare", "-n", "--", "sh", "-c",
-                          "ip link add hv0 type veth peer name hv1 && tc qdisc add dev hv0 root netem delay 1ms"],
-                         capture_output=True, text=True, timeout=30)
-    if res.returncode == 0:
-        return None
-    return f"this kernel has no tc netem qdisc (sch_netem): {res.stderr.strip()}"
-
-
-def _up_interfaces() -> list[str]:
-    links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, timeout=10).stdout
-    up = []
-    for line in links.splitlines():
-        parts = line.split(":", 2)
-        if len(parts) == 3 and parts[1].strip() != "lo" and "UP" in parts[2].split(">", 1)[0].lstrip(" <").split(","):
-            up.append(parts[1].strip().split("@")[0])
-    return up
+    """Why jitter/reordering cannot be injected here (None when tc netem works)."""
+    return probe_reason("ip link add hv0 type veth peer name hv1 && tc qdisc add dev hv0 root netem delay 1ms",
+                        "this kernel has no tc netem qdisc (sch_netem)")
 
 
 @dataclass
@@ -155,7 +136,7 @@ class Topology:
     # ---- building --------------------------------------------------------------------------------
     def build(self) -> "Topology":
         self._check_lab()
-        up = _up_interfaces()
+        up = up_interfaces()
         if up:
             raise RuntimeError(f"refusing to build the topology: interfaces already up here ({up}); "
                                "not the fresh namespace the outer run made")
@@ -435,18 +416,6 @@ class Topology:
         self.hosts.clear()
         self.client = None
         return killed
-
-
-def kill_in_namespaces(ids: set[str], keep: set[int] = frozenset()) -> list[int]:
-    killed = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) not in keep and _net_ns(entry) in ids:
-            try:
-                os.kill(int(entry), signal.SIGKILL)
-                killed.append(int(entry))
-            except ProcessLookupError:
-                pass
-    return killed
 
 
 def _run(args: list[str], check: bool = True, stdin: str | None = None) -> str:
