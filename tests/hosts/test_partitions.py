@@ -285,12 +285,15 @@ def test_packet_loss_for_a_minute(request, lab_factory) -> None:
 
 
 PROBE = """
-import sys, time, urllib.request
+import sys, time, urllib.error, urllib.request
 for url in sys.argv[1:]:
     began = time.monotonic()
-    with urllib.request.urlopen(url, timeout=30) as r:
-        r.read()
-    print(f"{url} {time.monotonic() - began:.2f}")
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r:
+            status = r.status
+    except urllib.error.HTTPError as exc:  # an answer all the same: it crossed the link
+        status = exc.code
+    print(f"{url} {status} {time.monotonic() - began:.2f}")
 """
 
 
@@ -311,9 +314,9 @@ def test_latency_and_loss_for_a_minute(request, lab_factory) -> None:
     # A replica's host asks the leader's REST API and etcd member, as a peer would.
     replica = lab.cluster.node(other_names(lab, leader)[0])
     addr = lab.cluster.node(leader).addr
-    run.note(f"{replica.name}'s host -> {leader}'s, through the delayed link (url, seconds): " + ", ".join(
+    run.note(f"{replica.name}'s host -> {leader}'s, through the delayed link (url, status, seconds): " + ", ".join(
         lab.topo.run_in(replica.ns, sys.executable, "-c", PROBE, f"http://{addr}:{API_PORT}/patroni",
-                        f"http://{addr}:{ETCD_CLIENT}/health").split("\n")).strip(", "))
+                        f"http://{addr}:{ETCD_CLIENT}/version").split("\n")).strip(", "))
     hold(max(0.0, since + 60 - time.time()))
     acks = [e["t"] for e in run.acks(since) if e.get("host") == addr]
     run.note(f"acknowledged by {leader} during the minute: {len(acks)}")
