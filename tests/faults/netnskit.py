@@ -18,6 +18,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -55,9 +56,66 @@ def kill_in_namespaces(ids: set[str], keep: set[int] = frozenset()) -> list[int]
     return killed
 
 
-def _kill_namespace(ns: str) -> list[int]:
-    """SIGKILL every process still in our private namespace."""
-    return kill_in_namespaces({ns})
+class NamespaceHold:
+    """Network namespaces held open (a file descriptor each), so that a namespace's id cannot pass
+    to a namespace someone else creates while we may still kill processes by that id. Without it,
+    a run that killed "whatever is left in namespace N" after N was gone killed the processes of
+    another run whose new namespace had been given the freed id (seen: two partition runs side by
+    side each lost a scenario's cluster that way). Only namespaces held here are ever killed in.
+
+    `watch(path)` holds, as they appear, the namespaces listed in a file of `ID PID` lines (a
+    process inside each, checked to be in that very namespace when it is opened)."""
+
+    def __init__(self) -> None:
+        self.fds: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def hold(self, ns_id: str, pid: int) -> bool:
+        if ns_id in self.fds:
+            return True
+        try:
+            fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
+        except OSError:
+            return False
+        if os.readlink(f"/proc/self/fd/{fd}") != ns_id:  # the process left it, or the pid is another's
+            os.close(fd)
+            return False
+        self.fds[ns_id] = fd
+        return True
+
+    def watch(self, path: str) -> "NamespaceHold":
+        def loop() -> None:
+            while True:
+                self._read(path)
+                if self._stop.wait(0.05):
+                    self._read(path)
+                    return
+
+        self._thread = threading.Thread(target=loop, name="namespace-hold", daemon=True)
+        self._thread.start()
+        return self
+
+    def _read(self, path: str) -> None:
+        try:
+            lines = Path(path).read_text().splitlines()
+        except OSError:
+            return
+        for line in lines:
+            parts = line.split()
+            if len(parts) == 2 and parts[1].isdigit():
+                self.hold(parts[0], int(parts[1]))
+
+    def kill_and_release(self, keep: set[int] = frozenset()) -> list[int]:
+        """SIGKILL what is left in the held namespaces, then let them go."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        killed = kill_in_namespaces(set(self.fds), keep) if self.fds else []
+        for fd in self.fds.values():
+            os.close(fd)
+        self.fds.clear()
+        return killed
 
 
 def probe_reason(script: str, needs: str) -> str | None:
@@ -108,6 +166,9 @@ def run_inside(request: pytest.FixtureRequest, timeout: float = INNER_TIMEOUT) -
     while ns in (None, own_ns) and proc.poll() is None and time.monotonic() < deadline:
         ns = _net_ns(proc.pid)
         time.sleep(0.01)
+    held = NamespaceHold()
+    if ns not in (None, own_ns):
+        held.hold(ns, proc.pid)
     try:
         output, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -120,10 +181,9 @@ def run_inside(request: pytest.FixtureRequest, timeout: float = INNER_TIMEOUT) -
             output, _ = proc.communicate()
         output += f"\n(the inner run was interrupted after {timeout:g}s)"
     finally:
-        if ns not in (None, own_ns):
-            left = _kill_namespace(ns)
-            if left:
-                print(f"killed processes left in the private namespace: {left}")
+        left = held.kill_and_release()
+        if left:
+            print(f"killed processes left in the private namespace: {left}")
     print(output)
     if proc.returncode == 0 and " skipped" in output and " passed" not in output:
         pytest.skip(f"skipped inside its namespace: {output.strip().splitlines()[-1]}")

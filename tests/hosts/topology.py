@@ -172,7 +172,7 @@ class Topology:
             raise RuntimeError(f"namespace for {name} did not appear")
         outer_end, inner_end = f"hv{index}", f"hv{index}p"
         ns = Namespace(name, addr, holder, ns_id, outer_end)
-        self.namespaces_file_add(ns_id)
+        self.namespaces_file_add(ns_id, holder.pid)
         self._lab("ip", "link", "add", outer_end, "type", "veth", "peer", "name", inner_end)
         self._lab("ip", "link", "set", outer_end, "master", BRIDGE)
         self._lab("ip", "link", "set", outer_end, "up")
@@ -190,11 +190,12 @@ class Topology:
         return ns
 
     @staticmethod
-    def namespaces_file_add(ns_id: str) -> None:
+    def namespaces_file_add(ns_id: str, holder_pid: int) -> None:
+        """Tell the outer run (netnskit.NamespaceHold, which holds it open from then on)."""
         path = os.environ.get(NS_FILE_ENV)
         if path:
             with open(path, "a") as f:
-                f.write(ns_id + "\n")
+                f.write(f"{ns_id} {holder_pid}\n")
 
     def _init_firewall(self, ns: Namespace) -> None:
         self.run_in(ns, "nft", "-f", "-", stdin=(
