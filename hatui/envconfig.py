@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from . import config as cfg
+from .config.yaml_load import _load
 
 PREFIXES = ("PATRONI_", "HATUI_")  # later wins
 
@@ -245,7 +246,7 @@ def check(text: bytes, overlay: Mapping[str, Any], origin: Mapping[tuple, str],
           local: bool = True) -> tuple[dict[str, Any] | None, list[cfg.Issue], Any]:
     """(merged settings or None, every issue, the parsed file) for a node file's text under `overlay`.
     An issue in a file setting gets its line; one in a variable's setting names the variable."""
-    doc = cfg._load(text)
+    doc = _load(text)
     if doc.issues:
         return None, doc.issues, doc
     if not isinstance(doc.data, Mapping):

@@ -13,7 +13,8 @@ from typing import Any
 
 import click
 
-from ..config import _load, dump_yaml, errors, validate_node_text
+from ..config import dump_yaml, errors, validate_node_text
+from ..config.yaml_load import _load
 from ..envconfig import check, environment_config
 from ..notbuilt import merge, node_findings
 

@@ -23,14 +23,28 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import recovery
 from .postgres import PostgresError
 
+if TYPE_CHECKING:
+    import threading
+
+    from ..config import BootstrapConfig
+    from .node import NodeRuntime
+    from .postgres import Postgres
+
 log = logging.getLogger("hatui.bootstrap")
 
-# The functions below take the loop's Daemon (typed Any: the loop imports this module).
+
+
+class BootstrapHost(Protocol):
+    """What a bootstrap uses of the daemon (`loop.Daemon` implements it)."""
+
+    pg: Postgres
+    rt: NodeRuntime
+    stopping: threading.Event  # a stop request ends the wait for the end of recovery
 
 _RESERVED = frozenset({"command", "no_params", "keep_existing_recovery_conf", "recovery_conf", "scope", "datadir"})
 
@@ -48,6 +62,12 @@ def method_section(bootstrap: Mapping[str, Any]) -> tuple[str, dict | None]:
     return "initdb", None
 
 
+def configured_method(bootstrap: BootstrapConfig) -> tuple[str, dict | None]:
+    """method_section of the node file's (typed) bootstrap section."""
+    b = bootstrap
+    return method_section({"method": b.method, b.method: b.method_settings} if b.method else {})
+
+
 def custom_command(section: Mapping[str, Any], scope: str, data_dir: str) -> list[str]:
     """The argument list Patroni runs for a custom bootstrap method."""
     params = [] if section.get("no_params") else [f"--scope={scope}", f"--datadir={data_dir}"]
@@ -55,11 +75,11 @@ def custom_command(section: Mapping[str, Any], scope: str, data_dir: str) -> lis
     return shlex.split(str(section["command"])) + params
 
 
-def initialize(d: Any) -> str:
+def initialize(d: BootstrapHost) -> str:
     """Create, start and prepare the data directory of a new cluster; returns the method used."""
     rt, pg = d.rt, d.pg
     dyn = rt.bootstrap_dynamic()
-    method, section = method_section(rt.bootstrap)
+    method, section = configured_method(rt.node.bootstrap)
     try:
         if section is None:
             pg.initdb(rt.initdb_options)
@@ -74,7 +94,7 @@ def initialize(d: Any) -> str:
     return method
 
 
-def _custom(d: Any, method: str, section: dict) -> None:
+def _custom(d: BootstrapHost, method: str, section: dict) -> None:
     rt, pg = d.rt, d.pg
     dyn = rt.bootstrap_dynamic()
     if pg.data_dir_state() not in ("missing", "empty"):
@@ -115,7 +135,7 @@ def _custom(d: Any, method: str, section: dict) -> None:
         pg.reload()
 
 
-def _wait_end_of_recovery(d: Any) -> None:
+def _wait_end_of_recovery(d: BootstrapHost) -> None:
     from . import queries
 
     pg = d.pg
@@ -136,10 +156,10 @@ def _wait_end_of_recovery(d: Any) -> None:
         time.sleep(1)
 
 
-def post_bootstrap(d: Any) -> None:
+def post_bootstrap(d: BootstrapHost) -> None:
     """Run bootstrap.post_bootstrap (or post_init) once, with a connection string to the new primary."""
     rt, pg = d.rt, d.pg
-    cmd = rt.bootstrap.get("post_bootstrap") or rt.bootstrap.get("post_init")
+    cmd = rt.node.bootstrap.post_bootstrap  # or post_init, its old name
     if not cmd:
         return
     user, password = rt.superuser

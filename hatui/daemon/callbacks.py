@@ -10,7 +10,7 @@
 - `pre_promote` runs just before a promotion, with no arguments; a non-zero exit (or a timeout)
   cancels the promotion, and the caller gives the leader lock back. `before_stop` runs before
   PostgreSQL is stopped. Both block their caller (the HA loop keeps its lease meanwhile, see
-  `Daemon._lease_kept`), bounded by the timeout.
+  `Daemon.lease_kept`), bounded by the timeout.
 
 Every finished run goes through `CallbackRunner.finished`, so other parts (the event timeline)
 can record runs by adding a listener to `CallbackRunner.listeners`.

@@ -33,7 +33,7 @@ class CloneActions:
         standby_leader = a.mode == "standby_leader"
         log.info("trying to bootstrap a new %s", "standby leader" if standby_leader else "cluster")
         self.view.state = "initializing new cluster"
-        self._touch_member(force=True)
+        self.touch_member(force=True)
         try:
             if standby_leader:
                 self._bootstrap_standby_leader()
@@ -84,7 +84,7 @@ class CloneActions:
             log.error("cannot clone: member %s has no address", a.target)
             return False
         self.view.state, self.view.role = "creating replica", "replica"
-        self._touch_member(force=True)
+        self.touch_member(force=True)
         try:
             self.rt.create_replica(addr, standby_cluster.config_of(self.dynamic))
         except Exception as exc:  # noqa: BLE001

@@ -19,13 +19,29 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..cluster import Cluster, format_lsn
 from ..eligibility import automatic_eligibility
 from ..events import now_iso
 from .ha import Decision, Observation
 from .member import patroni_status
+
+if TYPE_CHECKING:
+    from ..config import DynamicConfig
+    from .member import NodeView
+
+
+class NarratedDaemon(Protocol):
+    """What the narrator reads of the daemon (`loop.Daemon` and the REST backend's
+    `requests.DaemonPort` both provide it)."""
+
+    name: str
+    view: NodeView  # view.decision is the published decision
+    cluster: Cluster | None
+    dynamic: DynamicConfig
+    lease_ttl: int
+    lease_refreshed_at: float  # monotonic
 
 log = logging.getLogger("hatui.decisions")
 
@@ -72,7 +88,7 @@ class Narrator:
         self._counted_revision: int | None = None
 
     # ------------------------------------------------------------------ published decision
-    def decision_record(self, d: Any, decision: Decision, cluster: Cluster | None) -> dict[str, Any]:
+    def decision_record(self, d: NarratedDaemon, decision: Decision, cluster: Cluster | None) -> dict[str, Any]:
         view = d.view
         rec: dict[str, Any] = {
             "message": decision.message,
@@ -111,7 +127,7 @@ class Narrator:
         return rec
 
     # ------------------------------------------------------------------ events
-    def after_cycle(self, d: Any, decision: Decision, obs: Observation, cluster: Cluster | None,
+    def after_cycle(self, d: NarratedDaemon, decision: Decision, obs: Observation, cluster: Cluster | None,
                     completed: bool) -> None:
         d.view.decision = self.decision_record(d, decision, cluster)
         try:
@@ -158,7 +174,7 @@ class Narrator:
                                 f"(host, network or daemon down)")
         return "failover", f"the leader {old} released the lock (its state: {m.state}, role: {m.role})"
 
-    def _action_events(self, d: Any, decision: Decision, cluster: Cluster | None) -> None:
+    def _action_events(self, d: NarratedDaemon, decision: Decision, cluster: Cluster | None) -> None:
         view = d.view
         kinds = decision.kinds
         why = "; ".join(decision.notes) if decision.notes else None
@@ -188,7 +204,7 @@ class Narrator:
             elif a.kind == "clone":
                 self.record("clone", f"created a replica from {a.target}", source=a.target)
 
-    def _leader_events(self, d: Any, cluster: Cluster) -> None:
+    def _leader_events(self, d: NarratedDaemon, cluster: Cluster) -> None:
         """Cluster-wide changes, told once: by the leader (the one member always there to see them)."""
         config = cluster.config
         if config is None:
@@ -211,7 +227,7 @@ class Narrator:
                             changes=changes, revision=seen[0])
         self.config_seen = seen
 
-    def _pending_restart(self, d: Any) -> None:
+    def _pending_restart(self, d: NarratedDaemon) -> None:
         now = bool(d.view.pending_restart)
         if now and not self.pending_restart_seen:
             params = sorted((d.view.pending_restart_reason or {}).keys())
@@ -261,7 +277,7 @@ def metrics_lines(scope: str, name: str, counters: dict[str, int]) -> str:
     return "\n".join(out) + "\n"
 
 
-def lease_time_left(d: Any) -> float | None:
+def lease_time_left(d: NarratedDaemon) -> float | None:
     """Seconds before our leader lease lapses, if we hold the lock (GET /patroni only: live)."""
     if d.cluster is None or d.cluster.leader_name != d.name:
         return None

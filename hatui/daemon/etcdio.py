@@ -122,7 +122,7 @@ class LoopEtcd:
         return float(getattr(fencing, "safety_margin", 5))
 
     @contextmanager
-    def _lease_kept(self, what: str) -> Iterator[None]:
+    def lease_kept(self, what: str) -> Iterator[None]:
         """Run a long operation (a restart, a clone, a rewind) in the HA thread while a helper
         thread keeps our etcd lease alive every loop_wait: the leader key (when we hold it) and
         our member key outlive a restart slower than ttl, as they do in Patroni, whose HA loop
@@ -158,7 +158,7 @@ class LoopEtcd:
             return
         cluster = self.cluster
         self.view.paused = bool(cluster and cluster.is_paused)
-        self._touch_member()
+        self.touch_member()
         if cluster is None or cluster.leader_name != self.name or self.view.role != "primary":
             return
         try:
@@ -178,7 +178,7 @@ class LoopEtcd:
         except DCSError as exc:
             log.warning("leader bookkeeping failed: %s", exc)
 
-    def _touch_member(self, force: bool = False) -> None:
+    def touch_member(self, force: bool = False) -> None:
         if self.lease is None:
             return
         data = member_data(self.view)

@@ -22,25 +22,52 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 from ..cluster import Cluster
 from ..etcd.store import DCSError
 from .ha import Observation, PeerStatus
+
+if TYPE_CHECKING:
+    from ..config import DynamicConfig
+    from ..etcd.store import ClusterStore
+    from .fence import FenceClient
+    from .member import NodeView
+    from .node import NodeRuntime
+    from .slots import SlotKeeper
+
+
+class FailsafeHost(Protocol):
+    """What failsafe mode uses of the daemon (`loop.Daemon` implements it)."""
+
+    name: str
+    rt: NodeRuntime  # our addresses and the REST API credentials for the POSTs
+    view: NodeView  # view.failsafe_active is set here
+    cluster: Cluster | None
+    dynamic: DynamicConfig
+    store: ClusterStore
+    dcs_ok: bool
+    lease: int | None
+    lease_ttl: int
+    fence: FenceClient  # told about a confirmation as about a lease refresh
+    slots: SlotKeeper  # the slot positions the leader's failsafe POST carries
+    failsafe_leader_seen: tuple[str, float] | None  # (leader, monotonic) a replica last accepted
+    failsafe_published: dict[str, str] | None  # what we last wrote to /failsafe
+
 
 log = logging.getLogger("hatui.ha")
 
 POST_TIMEOUT = 2.0
 
 
-def published_members(daemon: Any, cluster: Cluster) -> dict[str, str]:
+def published_members(daemon: FailsafeHost, cluster: Cluster) -> dict[str, str]:
     """What the leader keeps in `/failsafe`: every member with a REST URL, and itself."""
     members = {m.name: m.api_url for m in cluster.members if m.api_url}
     members[daemon.name] = daemon.rt.api_url
     return members
 
 
-def publish(daemon: Any, cluster: Cluster | None) -> None:
+def publish(daemon: FailsafeHost, cluster: Cluster | None) -> None:
     """Leader bookkeeping: keep `/failsafe` current while failsafe_mode is on, remove it when off."""
     if cluster is None or not daemon.dcs_ok or cluster.leader_name != daemon.name or daemon.view.role != "primary":
         return
@@ -56,7 +83,7 @@ def publish(daemon: Any, cluster: Cluster | None) -> None:
         log.warning("could not update the failsafe key: %s", exc)
 
 
-def confirm(daemon: Any, obs: Observation) -> Observation:
+def confirm(daemon: FailsafeHost, obs: Observation) -> Observation:
     """etcd is unreachable and we run a primary: ask the members. Returns obs, with
     failsafe_confirmed set when every member of the last-known `/failsafe` accepted us."""
     if obs.cluster is not None:
@@ -96,7 +123,7 @@ def members_to_confirm(last_read: dict | None, last_written: dict | None) -> dic
     return {**(last_read or {}), **(last_written or {})}
 
 
-def _hold_back(daemon: Any, obs: Observation) -> Observation:
+def _hold_back(daemon: FailsafeHost, obs: Observation) -> Observation:
     """Replica side: a primary that confirmed itself to us over POST /failsafe less than ttl ago
     is alive, whatever etcd says. When etcd comes back after a long outage every lease (the
     leader key and the member keys) may be gone, so a race would not even see that primary to
@@ -113,7 +140,7 @@ def _hold_back(daemon: Any, obs: Observation) -> Observation:
     return dataclasses.replace(obs, peers={name: PeerStatus(name, True, role="primary")})
 
 
-def _post_all(daemon: Any, members: dict[str, str]) -> dict[str, bool]:
+def _post_all(daemon: FailsafeHost, members: dict[str, str]) -> dict[str, bool]:
     if not members:
         return {}
     # The slot positions, as Patroni sends them (the ones the leader also publishes in /status).

@@ -27,7 +27,7 @@ class LeaderActions:
     def _do_promote(self, a: Action, cluster: Cluster | None) -> bool:
         may_promote = True
         if self.callbacks.pre_promote_cmd:
-            with self._lease_kept("pre_promote"):
+            with self.lease_kept("pre_promote"):
                 may_promote = self.callbacks.pre_promote()
         if not may_promote:
             log.warning("pre_promote script failed: not promoting, giving the leader lock back")
@@ -50,7 +50,7 @@ class LeaderActions:
         self.following = None
         self.view.role = "primary"
         self.callbacks.fire("on_role_change", "primary")
-        self._touch_member(force=True)
+        self.touch_member(force=True)
         self.pg.write_config(self.rt.effective_parameters(self.dynamic), self.rt.pg_hba(self.dynamic), None)
         try:
             queries.checkpoint(self.pg)
@@ -62,7 +62,7 @@ class LeaderActions:
         state = queries.fetch_state(self.pg)
         if state.accepting_connections:
             self._update_view_from_state(state)
-            self._touch_member(force=True)
+            self.touch_member(force=True)
         self._update_history()
         return True
 
@@ -107,7 +107,7 @@ class LeaderActions:
         except Exception as exc:  # noqa: BLE001
             log.warning("CHECKPOINT before switchover failed: %s", exc)
         self.view.state = "stopping"
-        self._touch_member(force=True)
+        self.touch_member(force=True)
         self.callbacks.before_stop()
         if self.pg.stop("fast"):
             self.callbacks.fire("on_stop", "primary")

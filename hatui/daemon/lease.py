@@ -28,11 +28,29 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..etcd.store import DCSError, LeaseExpired
 
+if TYPE_CHECKING:
+    from ..cluster import Cluster
+    from ..config import DynamicConfig
+    from .fence import FenceClient
+
 log = logging.getLogger("hatui.ha")
+
+
+class LeaseHolder(Protocol):
+    """What the lease keeper uses of the daemon (`loop.Daemon` implements it)."""
+
+    lease: int | None
+    lease_ttl: int
+    lease_refreshed_at: float  # monotonic; moved on here, by the newest acknowledged keepalive
+    dynamic: DynamicConfig
+    cluster: Cluster | None
+    fence: FenceClient
+
+    def fence_margin(self) -> float: ...
 
 MAX_IN_FLIGHT = 4  # keepalives outstanding at once (a slow etcd answers them out of the loop)
 
@@ -53,7 +71,7 @@ class LeaseKeeper:
     `daemon` is a loop.Daemon: this reads its lease, ttl, fence and cluster and updates
     `lease_refreshed_at` (send time of the newest acknowledged keepalive)."""
 
-    def __init__(self, daemon: Any, etcd: Any) -> None:
+    def __init__(self, daemon: LeaseHolder, etcd: Any) -> None:
         self.daemon = daemon
         self.etcd = etcd  # a client of its own: its own connections, timeout = ttl
         self.expired: int | None = None  # a lease etcd said is gone
@@ -124,6 +142,16 @@ class LeaseKeeper:
             self._failing_since = None
         with self._lock:
             if d.lease != lease or sent <= d.lease_refreshed_at:
+                self._acked.set()
+                return
+            if d.fence.deadline_passed(time.monotonic()):
+                # This daemon was stalled past its fencing guard's deadline (a SIGSTOP between
+                # sending and reading this answer): the guard has stopped PostgreSQL and, for a
+                # frozen daemon, may have revoked this lease after etcd answered. The answer
+                # proves nothing now: take a new lease and decide on what etcd holds.
+                log.warning("lease keepalive answered after the fencing guard's deadline (this daemon was "
+                            "stalled): not trusting lease %x any more; taking a new one", lease)
+                self.expired = lease
                 self._acked.set()
                 return
             d.lease_refreshed_at = sent

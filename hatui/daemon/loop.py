@@ -89,12 +89,11 @@ class Daemon(LoopEtcd, Observer, CloneActions, RejoinActions, LeaderActions, Res
         # Keepalives on their own thread and etcd client; the lease view (lease.py).
         self.keeper = LeaseKeeper(self, EtcdGateway(rt.etcd_hosts, timeout=float(self.dynamic.ttl), **rt.etcd_auth))
         self.slots = SlotKeeper(self)  # replication slots (use_slots, slots, member_slots_ttl)
-        self.callbacks = CallbackRunner(rt.node.postgresql.callbacks, rt.scope, rt.pgc.get("pre_promote"),
-                                        rt.pgc.get("before_stop"))
+        self.callbacks = CallbackRunner(rt.node.postgresql.callbacks, rt.scope, rt.pg_conf.pre_promote,
+                                        rt.pg_conf.before_stop)
         # Say why (decisions.py, recorder.py): the published decision and the event timeline.
-        ev_cfg = rt.node.raw.get("events") or {}
-        self.recorder = EventRecorder(self.store, rt.name, int(ev_cfg.get("max") or DEFAULT_CAP),
-                                      ev_cfg.get("webhooks") or {})
+        ev_cfg = rt.node.events
+        self.recorder = EventRecorder(self.store, rt.name, ev_cfg.max or DEFAULT_CAP, ev_cfg.webhooks)
         self.record_event = self.recorder.record_event  # the one entry point (callbacks use it too)
         self.narrator = Narrator(rt.name, self.record_event)
         self.callbacks.listeners.append(callback_recorder(self.record_event))
@@ -140,7 +139,7 @@ class Daemon(LoopEtcd, Observer, CloneActions, RejoinActions, LeaderActions, Res
             sync.leave(self, "shutting down")
             log.info("stopping PostgreSQL before releasing the lock")
             self.view.state = "stopping"
-            self._touch_member(force=True)
+            self.touch_member(force=True)
             self.callbacks.before_stop()
             try:
                 self.pg.stop("fast")
@@ -278,7 +277,7 @@ class Daemon(LoopEtcd, Observer, CloneActions, RejoinActions, LeaderActions, Res
             log.error("no handler for action %s", a.kind)
             return False
         if a.kind in _LONG_ACTIONS:
-            with self._lease_kept(a.kind):
+            with self.lease_kept(a.kind):
                 result = handler(a, cluster)
         else:
             result = handler(a, cluster)

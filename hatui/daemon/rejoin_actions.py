@@ -47,7 +47,7 @@ class RejoinActions:
         self.following = target if standby is not None and (standby.host or target == standby_cluster.REMOTE) \
             else None
         self.view.state = "starting"
-        self._touch_member(force=True)
+        self.touch_member(force=True)
         try:
             self.pg.start(timeout=self.dynamic.primary_start_timeout if mode == "primary" else 60)
         except Exception as exc:  # noqa: BLE001

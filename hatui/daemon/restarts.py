@@ -48,14 +48,14 @@ class RestartWork:
         role = self.view.role
         left_sync = sync.leave(self, "restarting")
         self.view.state = "restarting"
-        self._touch_member(force=True)
+        self.touch_member(force=True)
         log.info("restarting PostgreSQL (%s)", req.params.get("reason", "requested over the REST API"))
         standby = None if role == "primary" else self._standby_for(cluster, self.following)
         if role != "primary" and standby is None:
             standby = self._standby_for(None, None)
         self.pg.write_config(self.rt.effective_parameters(self.dynamic), self.rt.pg_hba(self.dynamic), standby)
         try:
-            with self._lease_kept("restart"):
+            with self.lease_kept("restart"):
                 self.callbacks.before_stop()
                 self.pg.restart(timeout=float(req.params.get("timeout") or 60))
             self.callbacks.fire("on_restart", role)
@@ -72,7 +72,7 @@ class RestartWork:
             self._update_view_from_state(queries.fetch_state(self.pg))
         except Exception:  # noqa: BLE001
             pass
-        self._touch_member(force=True)
+        self.touch_member(force=True)
         req.finish(200, "restarted successfully")
 
     def _restart_stopped(self, req: Request, cluster: Cluster | None) -> None:
@@ -90,7 +90,7 @@ class RestartWork:
             mode, target = self._controldata_role() or "replica", None
         log.info("PostgreSQL is not running: starting it as %s (%s)", mode,
                  req.params.get("reason", "restart requested over the REST API"))
-        with self._lease_kept("start"):
+        with self.lease_kept("start"):
             started_ok = self._start(mode, target, cluster)
         if not started_ok:
             req.finish(503, "restart failed")
@@ -100,7 +100,7 @@ class RestartWork:
             self._update_view_from_state(queries.fetch_state(self.pg))
         except Exception:  # noqa: BLE001 - the next cycle observes it anyway
             pass
-        self._touch_member(force=True)
+        self.touch_member(force=True)
         self.wake.set()
         req.finish(200, "restarted successfully")
 
@@ -135,7 +135,7 @@ class RestartWork:
             req.finish(503, "I am the leader, can not reinitialize")
             return
         self.view.state = "creating replica"
-        self._touch_member(force=True)
+        self.touch_member(force=True)
         started = req.params.get("started")
         if started is not None:
             started.set()  # the API answers "reinitialize started" now, showing "creating replica"

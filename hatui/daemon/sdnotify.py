@@ -24,9 +24,31 @@ import os
 import socket
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable, Protocol
+
+if TYPE_CHECKING:
+    import queue
+
+    from ..config import DynamicConfig
+    from .member import NodeView
+    from .node import NodeRuntime
+    from .requests import Request
 
 log = logging.getLogger("hatui.service")
+
+
+class ServicedDaemon(Protocol):
+    """What the service-manager hooks use of the daemon (`loop.Daemon` implements it; its
+    lease_refreshed_at is read too, when there)."""
+
+    view: NodeView
+    rt: NodeRuntime
+    dynamic: DynamicConfig
+    requests: queue.Queue[Request]
+    wake: threading.Event
+    on_cycle: Callable[[Any], None] | None
+
+    def request_stop(self, *_: object) -> None: ...
 
 # Roles a node has once it is part of the cluster (not "uninitialized" while it waits or clones).
 _KNOWN_ROLES = frozenset({"primary", "master", "replica", "standby_leader", "standby-leader", "promoted"})
@@ -99,7 +121,7 @@ def api_answers(host: str, port: int, tls: bool, timeout: float = 2.0) -> bool:
 class ServiceHooks:
     """Ties a Notifier to a running loop.Daemon: readiness, status, watchdog, stop and reload."""
 
-    def __init__(self, daemon: Any, notifier: Notifier) -> None:
+    def __init__(self, daemon: ServicedDaemon, notifier: Notifier) -> None:
         self.daemon = daemon
         self.notifier = notifier
         self.ready = False
@@ -142,7 +164,7 @@ class ServiceHooks:
     def reload(self, *_: object) -> None:
         """SIGHUP: the HA thread re-reads the node file (as POST /reload does); this returns at once
         (a signal handler must not wait), a helper thread says READY again when it is done."""
-        from .loop import Request
+        from .requests import Request
 
         req = Request("reload", {"reason": "SIGHUP"})
         self.notifier.send("RELOADING=1", f"MONOTONIC_USEC={_monotonic_usec()}", "STATUS=reloading the node file")
@@ -180,7 +202,7 @@ class ServiceHooks:
                 warned = True
 
 
-def install(daemon: Any) -> ServiceHooks:
+def install(daemon: ServicedDaemon) -> ServiceHooks:
     """Signal handlers (SIGTERM/SIGINT: stop, SIGHUP: reload) and the notify hooks, for `hatui daemon`."""
     import signal
 

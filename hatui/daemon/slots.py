@@ -57,7 +57,7 @@ class Daemon(Protocol):
     dynamic: DynamicConfig
     dcs_ok: bool
 
-    def _lease_kept(self, what: str) -> AbstractContextManager[None]: ...
+    def lease_kept(self, what: str) -> AbstractContextManager[None]: ...
 
 log = logging.getLogger("hatui.slots")
 
@@ -414,7 +414,7 @@ class SlotKeeper:
         pg = self.d.pg
         log.info("copying logical replication slots %s from %s (PostgreSQL restarts to load them)",
                  sorted(copies), cluster.leader_name)
-        with self.d._lease_kept("slot copy"):
+        with self.d.lease_kept("slot copy"):
             pg.stop("fast")
             try:
                 slot_dir = os.path.join(pg.data_dir, "pg_replslot")

@@ -35,12 +35,37 @@ import logging
 import re
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 from ..cluster import Cluster, SyncState
 from ..etcd.store import DCSError
 from . import faultpoint, queries
 from .postgres import PostgresError
+
+if TYPE_CHECKING:
+    from ..config import DynamicConfig
+    from ..etcd.store import ClusterStore
+    from .member import NodeView
+    from .node import NodeRuntime
+    from .postgres import Postgres
+
+
+class SyncHost(Protocol):
+    """What synchronous replication uses of the daemon (`loop.Daemon` implements it)."""
+
+    name: str
+    pg: Postgres
+    rt: NodeRuntime  # rt.sync_standby_names: the GUC value this module chooses
+    view: NodeView
+    cluster: Cluster | None
+    dynamic: DynamicConfig
+    store: ClusterStore
+    dcs_ok: bool
+    wake: threading.Event  # an early next cycle, to confirm a new sync standby sooner
+    sync_confirm_from: int | None  # WAL position new sync standbys must pass (set here)
+
+    def touch_member(self, force: bool = False) -> None: ...
+
 
 log = logging.getLogger("hatui.ha")
 
@@ -158,7 +183,7 @@ def next_step(guc: Sync, dcs: Sync, want: Sync, confirmed: frozenset[str]) -> tu
     return None
 
 
-def manage(daemon: Any, cluster: Cluster | None) -> None:
+def manage(daemon: SyncHost, cluster: Cluster | None) -> None:
     """Once per cycle, after the HA actions."""
     rt = daemon.rt
     if daemon.view.role != "primary":
@@ -247,7 +272,7 @@ def state_names(sync: SyncState, me: str) -> list[str]:
     return list(sync.sync_standby) if sync.leader == me else []
 
 
-def _await_confirmation(daemon: Any, names: frozenset[str]) -> frozenset[str]:
+def _await_confirmation(daemon: SyncHost, names: frozenset[str]) -> frozenset[str]:
     """Which of `names` PostgreSQL provably waits for now, polling for up to CONFIRM_WAIT.
 
     `sync_state` alone is not enough: commits acknowledged before the GUC named a standby were
@@ -275,14 +300,14 @@ def _await_confirmation(daemon: Any, names: frozenset[str]) -> frozenset[str]:
         time.sleep(0.05)
 
 
-def _wake_soon(daemon: Any) -> None:
+def _wake_soon(daemon: SyncHost) -> None:
     """Run the next cycle in a second rather than a loop_wait: /sync is behind PostgreSQL."""
     timer = threading.Timer(1.0, daemon.wake.set)
     timer.daemon = True
     timer.start()
 
 
-def claim(daemon: Any, cluster: Cluster | None) -> None:
+def claim(daemon: SyncHost, cluster: Cluster | None) -> None:
     """Before a promotion: `/sync` names us with no standby, so that until our own standbys are
     confirmed nobody but us may be promoted. The old leader's list is stale the moment we accept
     a commit: its standbys never saw it."""
@@ -294,7 +319,7 @@ def claim(daemon: Any, cluster: Cluster | None) -> None:
         log.warning("could not claim the /sync key before promoting: %s", exc)
 
 
-def leave(daemon: Any, why: str) -> bool:
+def leave(daemon: SyncHost, why: str) -> bool:
     """A synchronous standby about to stop (shutdown, restart) first asks the primary to choose
     another standby, so that commits do not wait for one that is going away (spec 2.8). It marks
     itself nosync in its member key and waits up to 2 x loop_wait for `/sync` to drop it.
@@ -305,7 +330,7 @@ def leave(daemon: Any, why: str) -> bool:
         return False
     log.info("Waiting for primary to release us from synchronous standby (%s)", why)
     daemon.view.tags = {**daemon.view.tags, "nosync": True}
-    daemon._touch_member(force=True)
+    daemon.touch_member(force=True)
     deadline = time.monotonic() + 2 * daemon.dynamic.loop_wait + 1
     while time.monotonic() < deadline:
         try:
@@ -322,13 +347,13 @@ def leave(daemon: Any, why: str) -> bool:
     return True
 
 
-def rejoin(daemon: Any) -> None:
+def rejoin(daemon: SyncHost) -> None:
     """After a restart: fit to be synchronous again."""
     daemon.view.tags = dict(daemon.rt.member_tags)
-    daemon._touch_member(force=True)
+    daemon.touch_member(force=True)
 
 
-def _apply_guc(daemon: Any, value: str, names: list[str]) -> None:
+def _apply_guc(daemon: SyncHost, value: str, names: list[str]) -> None:
     if daemon.rt.sync_standby_names is None:
         log.info("Enabled synchronous replication")
     if not names and daemon.dynamic.synchronous_mode_strict:
@@ -345,7 +370,7 @@ def _names_in(value: str | None) -> list[str]:
     return [n for n in names if n and n != STRICT_PLACEHOLDER]
 
 
-def _write(daemon: Any, sync: SyncState, revision: int) -> SyncState:
+def _write(daemon: SyncHost, sync: SyncState, revision: int) -> SyncState:
     """Compare-and-swap on the revision we read (0: only if absent); the stored state back."""
     if not daemon.store.write_sync(sync, revision):
         raise DCSError("the /sync key changed under us; trying again next cycle")
@@ -353,7 +378,7 @@ def _write(daemon: Any, sync: SyncState, revision: int) -> SyncState:
     return fresh if fresh.leader == daemon.name else sync
 
 
-def _set_guc(daemon: Any, value: str | None) -> None:
+def _set_guc(daemon: SyncHost, value: str | None) -> None:
     daemon.rt.sync_standby_names = value
     daemon.pg.write_config(daemon.rt.effective_parameters(daemon.dynamic), daemon.rt.pg_hba(daemon.dynamic), None)
     daemon.pg.reload()
