@@ -121,7 +121,7 @@ class LeaseKeeper:
             # the first endpoint, the leader never reached a healthy member in time (tests/hosts:
             # the leader's own etcd member partitioned from the others demoted the leader).
             left = min(float(d.lease_ttl), self.deadline() - time.monotonic())
-            self.etcd.timeout = max(1.0, left / max(1, len(self.etcd.endpoints)))
+            self.etcd.timeout = max(1.0, left / max(1, len(getattr(self.etcd, "endpoints", ()))))
             self.etcd.keepalive(lease)
         except LeaseExpired:
             self.expired = lease

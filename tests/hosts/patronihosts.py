@@ -17,7 +17,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))  # system
 from hostcluster import HostCluster, HostNode  # noqa: E402
 from systems import PatroniSetup, patroni_missing  # noqa: E402,F401 - patroni_missing: for conftest
 
-from hatui.launcher import LocalNode, Proc  # noqa: E402
 from hatui.osuser import server_user  # noqa: E402
 
 SYSTEM_ENV = "HATUI_HOSTS_SYSTEM"
@@ -28,15 +27,8 @@ def system() -> str:
 
 
 class PatroniHostCluster(PatroniSetup, HostCluster):
-    def start_node(self, i: int) -> LocalNode:
-        node = self.nodes[i]
-        assert isinstance(node, HostNode) and node.ns is not None
-        if node.daemon is not None and node.daemon.alive:
-            raise RuntimeError(f"{node.name} is already running (pid {node.daemon.pid})")
-        self.topo._check_child(node.ns)
+    def daemon_command(self, node: HostNode) -> tuple[list[str], dict]:
         user = server_user()
         # nsenter needs root: the switch to `postgres` comes after it, inside the namespace.
         drop = [] if user.is_self else ["setpriv", f"--reuid={user.uid}", f"--regid={user.gid}", "--clear-groups"]
-        env = dict(user.env(), PYTHONUNBUFFERED="1")
-        node.daemon = Proc(node.name, node.ns.prefix() + drop + self.patroni_args(node), node.log_path, env=env).start()
-        return node
+        return drop + self.patroni_args(node), dict(user.env(), PYTHONUNBUFFERED="1")
