@@ -137,6 +137,16 @@ class LeaseKeeper:
             if d.lease != lease or sent <= d.lease_refreshed_at:
                 self._acked.set()
                 return
+            if d.fence.deadline_passed(time.monotonic()):
+                # This daemon was stalled past its fencing guard's deadline (a SIGSTOP between
+                # sending and reading this answer): the guard has stopped PostgreSQL and, for a
+                # frozen daemon, may have revoked this lease after etcd answered. The answer
+                # proves nothing now: take a new lease and decide on what etcd holds.
+                log.warning("lease keepalive answered after the fencing guard's deadline (this daemon was "
+                            "stalled): not trusting lease %x any more; taking a new one", lease)
+                self.expired = lease
+                self._acked.set()
+                return
             d.lease_refreshed_at = sent
         cluster = d.cluster
         # The guard follows the same instant: only ever forward, only while armed.
