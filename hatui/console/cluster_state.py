@@ -44,7 +44,9 @@ class ClusterState:
         with self._pending_lock:
             pending, self._pending = self._pending, None
             self._posted = False
-        if pending is not None:
+        # Textual's shutdown closes the screens before the app unmounts (which sets _stopped): a
+        # view that arrives in between has no screen to go to.
+        if pending is not None and self.screen_stack:
             self.apply_snapshot(pending[0], pending[1])
 
     def on_connection_lost(self, message: ConnectionLost) -> None:

@@ -446,6 +446,9 @@ class ApiServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+        close = getattr(self.backend, "close", None)  # the backend's own resources (a PostgreSQL session)
+        if close is not None:
+            close()
 
     @property
     def port(self) -> int:

@@ -31,7 +31,8 @@ class ApiBackend(Protocol):
     def node_status(self) -> dict:
         """The GET /patroni dict (Patroni 4.1 keys, see member.patroni_status). May include the
         internal int `latest_end_lsn` (wal receiver), which is used for lag and never sent. Called by
-        every health check: keep it cheap (cached values, bounded queries)."""
+        every health check: keep it cheap (cached values, bounded queries; the daemon's runs one query
+        on a kept session, see api_pgstatus)."""
 
     def cluster(self) -> Cluster | None:
         """The last cluster view read from etcd, or None if there is none yet."""

@@ -79,7 +79,7 @@ def initialize(d: BootstrapHost) -> str:
     """Create, start and prepare the data directory of a new cluster; returns the method used."""
     rt, pg = d.rt, d.pg
     dyn = rt.bootstrap_dynamic()
-    method, section = configured_method(rt.node.bootstrap)
+    method, section = configured_method(rt.boot_conf)
     try:
         if section is None:
             pg.initdb(rt.initdb_options)
@@ -159,7 +159,7 @@ def _wait_end_of_recovery(d: BootstrapHost) -> None:
 def post_bootstrap(d: BootstrapHost) -> None:
     """Run bootstrap.post_bootstrap (or post_init) once, with a connection string to the new primary."""
     rt, pg = d.rt, d.pg
-    cmd = rt.node.bootstrap.post_bootstrap  # or post_init, its old name
+    cmd = rt.boot_conf.post_bootstrap  # or post_init, its old name
     if not cmd:
         return
     user, password = rt.superuser

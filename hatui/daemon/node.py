@@ -14,7 +14,7 @@ import dataclasses
 from typing import Any
 
 from .. import config as cfg
-from ..config import Credentials, DynamicConfig, NodeConfig, PostgresqlConfig
+from ..config import BootstrapConfig, Credentials, DynamicConfig, NodeConfig, PostgresqlConfig
 from .ha import NodeSettings
 from .postgres import LIBPQ_OPTIONS, Postgres, StandbyConfig, make_conninfo
 from .recovery import replica_params
@@ -28,6 +28,7 @@ class NodeRuntime:
         # The postgresql section the daemon started with; a reload (dynconfig.py) takes only its
         # parameters and pg_hba from the file again, the rest needs a restart of the daemon.
         self.pg_conf: PostgresqlConfig = node.postgresql
+        self.boot_conf: BootstrapConfig = node.bootstrap  # likewise: a reload keeps the first one
         pgc = node.postgresql
         su, rep = pgc.superuser, pgc.replication
         rew = pgc.authentication.get("rewind")
@@ -134,7 +135,7 @@ class NodeRuntime:
 
     # dynamic configuration -------------------------------------------------------------------
     def bootstrap_dcs(self) -> dict:
-        return dict(self.node.bootstrap.dcs)
+        return dict(self.boot_conf.dcs)
 
     def bootstrap_dynamic(self) -> DynamicConfig:
         return DynamicConfig.from_dict(self.bootstrap_dcs())
@@ -148,7 +149,7 @@ class NodeRuntime:
 
     @property
     def initdb_options(self) -> list:
-        return list(self.node.bootstrap.initdb)
+        return list(self.boot_conf.initdb)
 
     def effective_parameters(self, dynamic: DynamicConfig) -> dict[str, Any]:
         """The GUCs for this node under `dynamic`: config.effective_parameters' rules (the one place
@@ -175,7 +176,7 @@ class NodeRuntime:
         # pg_ident lines it implies ride along on the Postgres object, written by the same call.
         self.postgres.pg_ident = self.pg_ident(dynamic)
         lines = self.pg_conf.pg_hba or (dynamic.data.get("postgresql") or {}).get("pg_hba") or \
-            self.node.bootstrap.pg_hba
+            self.boot_conf.pg_hba
         if not lines:
             return None
         out = [str(x) for x in lines]
