@@ -240,6 +240,8 @@ case "$cmd" in
         # Patroni, the peer, gets its own venv from Debian's python3 (the postgres user must be
         # able to run it), which needs python3-venv.
         /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv
+        # --partitions runs the real-hosts scenarios (tests/hosts) on both systems.
+        case " $* " in *" --partitions "*) ensure_netns_tools; ensure_hosts_tools ;; esac
         exec "$VENV/bin/python" bench/run.py "$@"
         ;;
     shell)

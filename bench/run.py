@@ -164,7 +164,23 @@ def main() -> int:
                     help="only the write-unavailability per fault and the seeded soak (bench/unavailability.py)")
     ap.add_argument("--soak", type=int, default=4, help="faults in the --unavailability soak (default 4)")
     ap.add_argument("--seed", type=int, default=16, help="seed of the --unavailability soak (default 16)")
+    ap.add_argument("--partitions", action="store_true",
+                    help="only the real-hosts scenarios (tests/hosts) on both systems, into bench/PARTITIONS.md "
+                         "(bench/partitions.py; about 2 h, --quick about 40 min)")
+    ap.add_argument("--systems", default="hatui,patroni", help="with --partitions: hatui and/or patroni")
+    ap.add_argument("-k", metavar="EXPR", help="with --partitions: only the scenarios pytest's -k EXPR selects")
+    ap.add_argument("--reuse", metavar="FIGURES",
+                    help="with --partitions: rows of the systems not run now from an earlier run's figures.jsonl")
+    ap.add_argument("--nemesis-seconds", type=float, help="with --partitions: the random nemesis's length")
     args = ap.parse_args()
+    if args.partitions:
+        import partitions
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+        if "patroni" in args.systems.lower():
+            ensure_patroni()
+        out = Path(args.out) if args.out != str(HERE / "RESULTS.md") else HERE / "PARTITIONS.md"
+        return partitions.run(args, out)
     if args.unavailability:
         import unavailability
 

@@ -27,24 +27,43 @@ PATRONI_VENV = Path(os.environ.get("HATUI_BENCH_PATRONI_VENV", "/tmp/hatui-bench
 SUPERUSER = ("postgres", "zalando")
 
 
-class PatroniCluster(LocalCluster):
-    """etcd + N Patroni nodes, laid out exactly like hatui's LocalCluster."""
+def patroni_missing() -> str | None:
+    """Why Patroni cannot be run (None when its venv is there)."""
+    exe = PATRONI_VENV / "bin" / "patroni"
+    return None if os.access(exe, os.X_OK) else f"Patroni is not installed at {exe} (./run.sh bench installs it)"
+
+
+class PatroniSetup:
+    """What a LocalCluster (or a subclass: tests/hosts' HostCluster) changes to run Patroni
+    instead of hatui on the same layout: the YAML's extras and the dirs the `postgres` user owns.
+    Mixed in before the cluster class; the daemon's start stays the cluster's own."""
+
+    base_dir: Path
+    nodes: list[LocalNode]
 
     def node_config(self, node: LocalNode) -> dict:
-        cfg = super().node_config(node)
+        cfg = super().node_config(node)  # type: ignore[misc]
         pg = cfg["postgresql"]
         pg["bin_dir"] = PG_BIN
         pg["pgpass"] = str(self.base_dir / "data" / f"{node.name}-socket" / "pgpass")  # a dir Patroni owns
         return cfg
 
     def write_configs(self) -> None:
-        super().write_configs()
+        super().write_configs()  # type: ignore[misc]
         user = server_user()
         for node in self.nodes:
             # Patroni refuses a data dir it cannot own; PostgreSQL needs its socket dir to exist.
             for d in (node.data_dir, node.data_dir.parent / f"{node.name}-socket"):
                 if not d.exists():
                     user.make_dir(d, 0o700)
+            os.chmod(node.config_path, 0o644)  # read by Patroni as `postgres`, whatever the umask
+
+    def patroni_args(self, node: LocalNode) -> list[str]:
+        return [str(PATRONI_VENV / "bin" / "patroni"), str(node.config_path)]
+
+
+class PatroniCluster(PatroniSetup, LocalCluster):
+    """etcd + N Patroni nodes, laid out exactly like hatui's LocalCluster."""
 
     def start_node(self, i: int) -> LocalNode:
         node = self.nodes[i]
@@ -53,7 +72,7 @@ class PatroniCluster(LocalCluster):
         user = server_user()
         kw = user.popen_kwargs()
         env = dict(kw.pop("env", os.environ), PYTHONUNBUFFERED="1")
-        args = [str(PATRONI_VENV / "bin" / "patroni"), str(node.config_path)]
+        args = self.patroni_args(node)
         proc = Proc(node.name, args, node.log_path, env=env)
         node.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(node.log_path, "ab") as log:

@@ -112,6 +112,8 @@ class BootstrapConfig:
     pg_hba: list[str] = field(default_factory=list)
     method: str | None = None
     post_bootstrap: str | None = None
+    method_settings: dict[str, Any] | None = None  # the section named by `method` (its command, ...)
+    present: bool = False  # the node file has a bootstrap section: this node may bootstrap a cluster
 
     def initdb_args(self) -> list[str]:
         """initdb options as command-line arguments: ['--data-checksums', '--encoding=UTF8']."""
@@ -140,8 +142,8 @@ class PostgresqlConfig:
     pg_ident: list[str] | None = None
     use_pg_rewind: bool | None = None  # None: not set here, the cluster configuration decides
     use_slots: bool | None = None
-    remove_data_directory_on_rewind_failure: bool = False
-    remove_data_directory_on_diverged_timelines: bool = False
+    remove_data_directory_on_rewind_failure: bool | None = None  # None: the cluster configuration decides
+    remove_data_directory_on_diverged_timelines: bool | None = None
     database: str = "postgres"
     os_user: str | None = None  # hatui extension: the OS user PostgreSQL runs as when hatui runs as root
     callbacks: dict[str, str] = field(default_factory=dict)
@@ -149,6 +151,10 @@ class PostgresqlConfig:
     basebackup: Any = None
     replica_method_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     pg_ctl_timeout: int | None = None
+    unix_socket_directory: str | None = None
+    recovery_conf: dict[str, Any] | None = None
+    pre_promote: str | None = None
+    before_stop: str | None = None
 
     @property
     def superuser(self) -> Credentials:
@@ -236,6 +242,12 @@ class LogConfig:
 
 
 @dataclass(frozen=True)
+class EventsConfig:
+    max: int | None = None  # None: events.DEFAULT_CAP
+    webhooks: dict[str, Any] = field(default_factory=dict)  # event kind -> URL
+
+
+@dataclass(frozen=True)
 class FencingConfig:
     enabled: bool = True
     safety_margin: int = 5
@@ -254,6 +266,7 @@ class NodeConfig:
     watchdog: WatchdogConfig = field(default_factory=WatchdogConfig)
     log: LogConfig = field(default_factory=LogConfig)
     fencing: FencingConfig = field(default_factory=FencingConfig)
+    events: EventsConfig = field(default_factory=EventsConfig)
     raw: dict[str, Any] = field(default_factory=dict)
     source: str = "<string>"
     warnings: list[Issue] = field(default_factory=list)
@@ -329,6 +342,7 @@ class NodeConfig:
             watchdog=_watchdog_from(d.get("watchdog")),
             log=_log_from(d.get("log")),
             fencing=_fencing_from(d.get("fencing")),
+            events=_events_from(d.get("events")),
             raw=copy.deepcopy(dict(d)),
             source=source,
             warnings=list(warnings or []),
@@ -358,7 +372,9 @@ def _restapi_from(d: Any) -> RestApiConfig:
 
 
 def _bootstrap_from(d: Any) -> BootstrapConfig:
+    present = d is not None
     d = _section(d)
+    method = _str_or_none(d.get("method"))
     return BootstrapConfig(
         dcs=dict(d["dcs"]) if isinstance(d.get("dcs"), Mapping) else {},
         initdb=list(d["initdb"]) if isinstance(d.get("initdb"), list) else [],
@@ -366,6 +382,8 @@ def _bootstrap_from(d: Any) -> BootstrapConfig:
         pg_hba=[x for x in d["pg_hba"] if isinstance(x, str)] if isinstance(d.get("pg_hba"), list) else [],
         method=_str_or_none(d.get("method")),
         post_bootstrap=_str_or_none(d.get("post_bootstrap") or d.get("post_init")),
+        method_settings=dict(d[method]) if method and isinstance(d.get(method), Mapping) else None,
+        present=present,
     )
 
 
@@ -398,19 +416,28 @@ def _postgresql_from(d: Any) -> PostgresqlConfig:
         pg_ident=list(d["pg_ident"]) if isinstance(d.get("pg_ident"), list) else None,
         use_pg_rewind=bool_or_none("use_pg_rewind"),
         use_slots=bool_or_none("use_slots"),
-        remove_data_directory_on_rewind_failure=d.get("remove_data_directory_on_rewind_failure") is True,
-        remove_data_directory_on_diverged_timelines=d.get("remove_data_directory_on_diverged_timelines")
-        is True,
+        remove_data_directory_on_rewind_failure=bool_or_none("remove_data_directory_on_rewind_failure"),
+        remove_data_directory_on_diverged_timelines=bool_or_none("remove_data_directory_on_diverged_timelines"),
         database=_str_or_none(d.get("database")) or "postgres",
         os_user=_str_or_none(d.get("os_user")),
         callbacks={k: v for k, v in callbacks.items() if k in _CALLBACKS and isinstance(v, str)},
         create_replica_methods=methods,
         basebackup=copy.deepcopy(d.get("basebackup")),
+        # Every section a replica method could be (a standby cluster's create_replica_methods may
+        # name methods the node's own list does not): each method looks up its own.
         replica_method_settings={
-            m: dict(d[m]) for m in methods if m != "basebackup" and isinstance(d.get(m), Mapping)
+            k: dict(v) for k, v in d.items() if isinstance(v, Mapping) and k not in _NOT_METHOD_SECTIONS
         },
         pg_ctl_timeout=d["pg_ctl_timeout"] if _is_int(d.get("pg_ctl_timeout")) else None,
+        unix_socket_directory=_str_or_none(d.get("unix_socket_directory")),
+        recovery_conf=dict(d["recovery_conf"]) if isinstance(d.get("recovery_conf"), Mapping) else None,
+        pre_promote=_str_or_none(d.get("pre_promote")),
+        before_stop=_str_or_none(d.get("before_stop")),
     )
+
+
+# postgresql.* mappings that are not a replica method's settings.
+_NOT_METHOD_SECTIONS = frozenset({"authentication", "parameters", "callbacks", "recovery_conf", "basebackup"})
 
 
 def _watchdog_from(d: Any) -> WatchdogConfig:
@@ -434,6 +461,13 @@ def _log_from(d: Any) -> LogConfig:
         level=level.upper() if isinstance(level, str) and level.upper() in _LOG_LEVELS else "INFO",
         file=_str_or_none(d.get("file")),
     )
+
+
+def _events_from(d: Any) -> EventsConfig:
+    d = _section(d)
+    hooks = d.get("webhooks")
+    return EventsConfig(max=d["max"] if _is_int(d.get("max")) else None,
+                        webhooks=dict(hooks) if isinstance(hooks, Mapping) else {})
 
 
 def _fencing_from(d: Any) -> FencingConfig:

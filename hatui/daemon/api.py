@@ -9,6 +9,12 @@ Security model: unsafe methods (POST/PUT/PATCH/DELETE) pass the allowlist (403),
 (403) and Basic auth (401) before their body is even read; health checks stay open so load balancers
 work. With `auth_get` the GETs that reveal data (/patroni, /cluster, /config, /history, /metrics,
 /failsafe) need credentials too, and a health check without them answers its status code only.
+
+This module is the HTTP plumbing: the server (threads, TLS, allowlist, Basic auth) and the request
+handler (routing, replies, access checks, bodies). The endpoints are its mixins, one module per
+family: `api_reads` (health checks, probes, /patroni, /cluster, /history, /config, /metrics) and
+`api_writes` (config writes, switchover, restart, reload, reinitialize, failsafe). The contract with
+the daemon (`ApiBackend`, `ApiRefusal`) lives in `api_contract` and is importable from here.
 """
 
 from __future__ import annotations
@@ -23,115 +29,31 @@ import socket
 import socketserver
 import ssl
 import threading
-import time
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
-from typing import Any, Protocol, Self, runtime_checkable
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
-from ..cluster import Cluster
-from . import api_rules as rules
+from .api_contract import ApiBackend, ApiRefusal, _Reply
+from .api_reads import DEFAULT_MAX_LAG, DEFAULT_TTL, ReadEndpoints
+from .api_writes import WriteEndpoints
+
+__all__ = ["DEFAULT_MAX_LAG", "DEFAULT_TTL", "MAX_BODY", "REQUEST_TIMEOUT", "ApiBackend", "ApiRefusal",
+           "ApiServer"]
 
 log = logging.getLogger("hatui.api")
 
 MAX_BODY = 1 << 20  # 1 MiB: the largest legitimate body is a dynamic config
 REQUEST_TIMEOUT = 30.0  # seconds a client may take to send its request (or complete TLS)
-DEFAULT_TTL = 30
-DEFAULT_MAX_LAG = 1048576
 
 Network = IPv4Network | IPv6Network
-
-
-class ApiRefusal(Exception):
-    """Raised by a backend to answer a request with `status` and the plain-text `text`."""
-
-    def __init__(self, status: int, text: str) -> None:
-        super().__init__(f"{status} {text}")
-        self.status = status
-        self.text = text
-
-
-@runtime_checkable
-class ApiBackend(Protocol):
-    """What the REST API needs from the daemon. Every call comes from a request thread.
-
-    Methods returning (status, text) give the HTTP status and the plain-text reply; any method may
-    raise ApiRefusal(status, text) instead. Other exceptions become a logged 500.
-    """
-
-    def node_status(self) -> dict:
-        """The GET /patroni dict (Patroni 4.1 keys, see member.patroni_status). May include the
-        internal int `latest_end_lsn` (wal receiver), which is used for lag and never sent. Called by
-        every health check: keep it cheap (cached values, bounded queries)."""
-
-    def cluster(self) -> Cluster | None:
-        """The last cluster view read from etcd, or None if there is none yet."""
-
-    def dcs_ok(self) -> bool:
-        """The last etcd access succeeded and is less than ttl old (the view in cluster() is current)."""
-
-    def is_leader(self) -> bool:
-        """This node holds the leader lock now: its last successful lock update is less than ttl old."""
-
-    def next_run(self) -> float:
-        """time.monotonic() when the next HA cycle is due (last cycle start + loop_wait), for /liveness."""
-
-    def dynamic_config(self) -> tuple[dict, int] | None:
-        """(config dict, mod_revision) of the `config` key, None if the key is absent."""
-
-    def patch_config(self, patch: dict) -> dict:
-        """Deep-merge `patch` (null deletes; see api_rules.merge_patch), validate, write with CAS and
-        return the new config. ApiRefusal: 400 invalid, 409 CAS conflict, 503 no config in DCS."""
-
-    def put_config(self, new: dict) -> dict:
-        """Validate and write `new` as the whole config; return it.
-        ApiRefusal: 400 invalid, 502 write failed."""
-
-    def request_switchover(self, leader: str | None, candidate: str | None,
-                           scheduled_at: datetime | None, action: str) -> tuple[int, str]:
-        """Already validated by api_rules.validate_switchover (action "switchover" | "failover";
-        scheduled_at tz-aware and in the future). Checks the cluster (412 texts), writes the failover
-        key (503 `failed to write failover key into DCS`), then 202 `Switchover scheduled` or waits:
-        200 `Successfully switched over to "x"` / 503 `Switchover failed` / `Switchover status unknown`."""
-
-    def cancel_switchover(self) -> tuple[int, str]:
-        """200 `scheduled switchover deleted` | 404 `no switchover is scheduled` | 409 on CAS conflict."""
-
-    def request_restart(self, schedule: datetime | None, role: str | None, postgres_version: str | None,
-                        restart_pending: bool, timeout: int | None) -> tuple[int, str]:
-        """Validated by api_rules.validate_restart. 200 `restarted successfully` | 202 `Restart scheduled`
-        | 409 `Another restart is already scheduled` | 503 `restart conditions are not satisfied` ..."""
-
-    def cancel_restart(self) -> tuple[int, str]:
-        """200 `scheduled restart deleted` | 404 `no restarts are scheduled`."""
-
-    def request_reload(self) -> tuple[int, str]:
-        """202 `reload scheduled`."""
-
-    def request_reinitialize(self, force: bool, from_leader: bool) -> tuple[int, str]:
-        """200 `reinitialize started` | 503 `Cluster has no leader, can not reinitialize` | ..."""
-
-    def failsafe_heartbeat(self, body: dict) -> tuple[int, str, dict[str, str]]:
-        """A primary's POST /failsafe ({"name","conn_url","api_url","slots"}): (200, "Accepted",
-        {"lsn": "<int>"}) on a replica, (500, "Running as a leader", {}) on the leader, (502, ..., {})
-        when failsafe_mode is off."""
 
 
 _CONTENT_LENGTH = re.compile(r"[0-9]{1,18}", re.ASCII)
 
 
-class _Reply(Exception):
-    """Ends request handling with a reply (used from deep inside body parsing)."""
-
-    def __init__(self, status: int, text: str) -> None:
-        super().__init__(text)
-        self.status = status
-        self.text = text
-
-
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(ReadEndpoints, WriteEndpoints, BaseHTTPRequestHandler):
     server: _HttpServer
     server_version = "hatui"
     sys_version = ""
@@ -326,178 +248,6 @@ class _Handler(BaseHTTPRequestHandler):
         raw_length = (self.headers.get("Content-Length") or "").strip()
         if _CONTENT_LENGTH.fullmatch(raw_length) and 0 < int(raw_length) <= self.api.max_body:
             self.rfile.read(int(raw_length))
-
-    # --- views ------------------------------------------------------------------------------------
-    def _current_cluster(self) -> Cluster | None:
-        """The cluster view for health checks: None when it is not current (etcd unreachable)."""
-        return self.backend.cluster() if self.backend.dcs_ok() else None
-
-    def _node_view(self) -> rules.NodeView:
-        return rules.NodeView(self.backend.node_status(), self._current_cluster(), self.backend.is_leader())
-
-    def _authorized_get(self) -> bool:
-        return not self.api.auth_get or self.api.auth_failure(self.headers.get("Authorization")) is None
-
-    def _require_get_auth(self) -> bool:
-        if self._authorized_get():
-            return True
-        reason = self.api.auth_failure(self.headers.get("Authorization")) or "not authenticated"
-        return self._refuse(401, reason, {"WWW-Authenticate": 'Basic realm="Patroni"'})
-
-    # --- GET --------------------------------------------------------------------------------------
-    def _health(self) -> tuple[int, rules.NodeView | None]:
-        try:
-            view = self._node_view()
-        except Exception:
-            log.exception("REST API: node status unavailable for %s", self.path)
-            return 503, None
-        return rules.health_code(self.path_name, view, self.query), view
-
-    def _get_health(self) -> None:
-        code, view = self._health()
-        if view is None:
-            self._send_text(code, "node status unavailable")
-        elif not self._authorized_get():
-            self._send_status_only(code)
-        else:
-            self._send_json(code, rules.public_status(view.status, view.cluster))
-
-    def _head_health(self) -> None:
-        self._send_status_only(self._health()[0])
-
-    def _get_liveness(self) -> None:
-        try:
-            status = self.backend.node_status()
-            cluster = self.backend.cluster()
-            paused = bool(status.get("pause")) or bool(cluster and cluster.is_paused)
-            ttl = cluster.config.ttl if cluster is not None and cluster.config is not None else DEFAULT_TTL
-            code = rules.liveness_code(status, paused, ttl, self.backend.next_run(), time.monotonic())
-        except Exception:
-            log.exception("REST API: liveness check failed")
-            code = 503
-        self._send_status_only(code)
-
-    def _get_readiness(self) -> None:
-        try:
-            view = self._node_view()
-            cluster = view.cluster or self.backend.cluster()
-            max_lag = (cluster.config.maximum_lag_on_failover
-                       if cluster is not None and cluster.config is not None else DEFAULT_MAX_LAG)
-            reason = rules.readiness_failure(view, self.query, max_lag)
-        except Exception:
-            log.exception("REST API: readiness check failed")
-            reason = "node status unavailable"
-        if reason:
-            log.debug("Readiness check failure: %s", reason)
-        self._send_status_only(503 if reason else 200)
-
-    def _get_patroni(self) -> None:
-        if self._require_get_auth():
-            status = self.backend.node_status()
-            self._send_json(200, rules.public_status(status, self._current_cluster()))
-
-    def _any_cluster(self) -> Cluster:
-        cluster = self.backend.cluster()
-        if cluster is None:
-            raise _Reply(503, "DCS is not accessible")
-        return cluster
-
-    def _get_cluster(self) -> None:
-        if self._require_get_auth():
-            self._send_json(200, rules.cluster_as_json(self._any_cluster()))
-
-    def _get_history(self) -> None:
-        if self._require_get_auth():
-            history = self._any_cluster().history
-            self._send_json(200, [e.as_list() for e in history.entries] if history else [])
-
-    def _get_config(self) -> None:
-        if self._require_get_auth():
-            found = self.backend.dynamic_config()
-            if found is None:
-                self._send_text(502, "no configuration in the DCS")
-            else:
-                self._send_json(200, found[0])
-
-    def _get_failsafe(self) -> None:
-        if self._require_get_auth():
-            cluster = self.backend.cluster()
-            failsafe = cluster.failsafe if cluster is not None else None
-            if failsafe is not None:
-                self._send_json(200, dict(failsafe))
-            else:
-                self._send_text(502, "failsafe mode is not enabled")
-
-    def _get_metrics(self) -> None:
-        if self._require_get_auth():
-            status = self.backend.node_status()
-            text = rules.metrics_text(status, self._current_cluster(), self.backend.dcs_ok())
-            extra = getattr(self.backend, "extra_metrics", None)  # hatui's own counters (decisions.py)
-            if extra is not None:
-                text += extra()
-            self._send(200, text.encode("utf-8"), "text/plain; version=0.0.4; charset=utf-8")
-
-    # --- config writes ----------------------------------------------------------------------------
-    def _patch_config(self) -> None:
-        patch = self._read_body(required=True)
-        self._send_json(200, self.backend.patch_config(patch))
-
-    def _put_config(self) -> None:
-        new = self._read_body(required=True)
-        self._send_json(200, self.backend.put_config(new))
-
-    # --- actions ----------------------------------------------------------------------------------
-    def _paused(self) -> bool:
-        cluster = self.backend.cluster()
-        return bool(cluster is not None and cluster.is_paused)
-
-    def _post_switchover(self, action: str = "switchover") -> None:
-        body = self._read_body(required=True)
-        log.info("received %s request with leader=%r candidate=%r scheduled_at=%r", action,
-                 body.get("leader"), body.get("candidate") or body.get("member"), body.get("scheduled_at"))
-        req = rules.validate_switchover(body, action, self._paused(), datetime.now(UTC))
-        if isinstance(req, rules.Refusal):
-            raise _Reply(req.status, req.text)
-        self._send_text(*self.backend.request_switchover(req.leader, req.candidate, req.scheduled_at,
-                                                         req.action))
-
-    def _post_failover(self) -> None:
-        self._post_switchover("failover")
-
-    def _delete_switchover(self) -> None:
-        self._drain_body()
-        self._send_text(*self.backend.cancel_switchover())
-
-    def _post_restart(self) -> None:
-        body = self._read_body(required=False)
-        if body:
-            log.debug("received restart request: %r", body)
-        req = rules.validate_restart(body, self._paused(), datetime.now(UTC))
-        if isinstance(req, rules.Refusal):
-            raise _Reply(req.status, req.text)
-        self._send_text(*self.backend.request_restart(
-            schedule=req.schedule, role=req.role, postgres_version=req.postgres_version,
-            restart_pending=req.restart_pending, timeout=req.timeout))
-
-    def _delete_restart(self) -> None:
-        self._drain_body()
-        self._send_text(*self.backend.cancel_restart())
-
-    def _post_reload(self) -> None:
-        self._drain_body()
-        self._send_text(*self.backend.request_reload())
-
-    def _post_reinitialize(self) -> None:
-        body = self._read_body(required=False)
-        if body:
-            log.debug("received reinitialize request: %r", body)
-        force, from_leader = rules.parse_reinitialize(body)
-        self._send_text(*self.backend.request_reinitialize(force, from_leader))
-
-    def _post_failsafe(self) -> None:
-        body = self._read_body(required=True)
-        status, text, headers = self.backend.failsafe_heartbeat(body)
-        self._send_text(status, text, headers)
 
 
 def _reject_constant(name: str) -> Any:
@@ -696,6 +446,9 @@ class ApiServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+        close = getattr(self.backend, "close", None)  # the backend's own resources (a PostgreSQL session)
+        if close is not None:
+            close()
 
     @property
     def port(self) -> int:

@@ -1,9 +1,10 @@
 """The REST API's view of a running daemon (api.ApiBackend over requests.DaemonPort, which
 loop.Daemon implements).
 
-The API threads never touch PostgreSQL's process: reads come from the loop's last observation
-(cheap, so health checks cannot slow the HA cycle) and writes go to etcd or, for restart, reload
-and reinitialize, through the loop's request queue.
+The API threads never touch PostgreSQL's process: reads come from the loop's last observation,
+but for what PostgreSQL itself knows (WAL positions, timeline, replication), which is queried
+when the request comes on the API's own session (api_pgstatus, as Patroni does); writes go to
+etcd or, for restart, reload and reinitialize, through the loop's request queue.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from .. import config as cfg
 from ..cluster import Cluster, Failover
 from ..etcd.store import DCSError
 from .api import ApiRefusal, ApiServer
+from .api_pgstatus import LIVE_STATES, LiveStatus, apply_live
 from .api_rules import merge_patch, postgres_version_to_int
 from .decisions import lease_time_left, metrics_lines
 from .member import patroni_status
@@ -36,6 +38,8 @@ def _refuse_invalid(data: Any, known_parameters: frozenset[str] | None = None) -
 class DaemonBackend:
     def __init__(self, daemon: DaemonPort) -> None:
         self.d = daemon
+        # Opened at the first status request, not here (restarts.py builds a backend for one check).
+        self.live = LiveStatus(lambda: self.d.pg.connect_kwargs())
 
     @classmethod
     def start_server(cls, daemon: DaemonPort) -> ApiServer:
@@ -54,11 +58,18 @@ class DaemonBackend:
 
     # ---- reads -----------------------------------------------------------------------------
     def node_status(self) -> dict:
-        status = patroni_status(self.d.view)
+        v = self.d.view
+        status = patroni_status(v)
+        row = self.live.query() if v.state in LIVE_STATES else None
+        status = apply_live(status, row, v.role, v.timeline, v.postmaster_start_time)
         left = lease_time_left(self.d)
         if left is not None and isinstance(status.get("decision"), dict):
             status["decision"] = {**status["decision"], "lease_time_left": left}  # live, never in etcd
         return status
+
+    def close(self) -> None:
+        """The API server stopped: end its PostgreSQL session."""
+        self.live.close()
 
     def extra_metrics(self) -> str:
         return metrics_lines(self.d.rt.scope, self.d.name, self.d.narrator.counters)

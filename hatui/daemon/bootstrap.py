@@ -31,6 +31,7 @@ from .postgres import PostgresError
 if TYPE_CHECKING:
     import threading
 
+    from ..config import BootstrapConfig
     from .node import NodeRuntime
     from .postgres import Postgres
 
@@ -61,6 +62,12 @@ def method_section(bootstrap: Mapping[str, Any]) -> tuple[str, dict | None]:
     return "initdb", None
 
 
+def configured_method(bootstrap: BootstrapConfig) -> tuple[str, dict | None]:
+    """method_section of the node file's (typed) bootstrap section."""
+    b = bootstrap
+    return method_section({"method": b.method, b.method: b.method_settings} if b.method else {})
+
+
 def custom_command(section: Mapping[str, Any], scope: str, data_dir: str) -> list[str]:
     """The argument list Patroni runs for a custom bootstrap method."""
     params = [] if section.get("no_params") else [f"--scope={scope}", f"--datadir={data_dir}"]
@@ -72,7 +79,7 @@ def initialize(d: BootstrapHost) -> str:
     """Create, start and prepare the data directory of a new cluster; returns the method used."""
     rt, pg = d.rt, d.pg
     dyn = rt.bootstrap_dynamic()
-    method, section = method_section(rt.bootstrap)
+    method, section = configured_method(rt.boot_conf)
     try:
         if section is None:
             pg.initdb(rt.initdb_options)
@@ -152,7 +159,7 @@ def _wait_end_of_recovery(d: BootstrapHost) -> None:
 def post_bootstrap(d: BootstrapHost) -> None:
     """Run bootstrap.post_bootstrap (or post_init) once, with a connection string to the new primary."""
     rt, pg = d.rt, d.pg
-    cmd = rt.bootstrap.get("post_bootstrap") or rt.bootstrap.get("post_init")
+    cmd = rt.boot_conf.post_bootstrap  # or post_init, its old name
     if not cmd:
         return
     user, password = rt.superuser

@@ -7,6 +7,7 @@ A part of `loop.Daemon` (a mixin: the methods run on the daemon object, with its
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from ..cluster import Cluster
@@ -103,13 +104,9 @@ class ConfigApply:
         if (node.name, node.scope) != (self.name, self.rt.scope):
             log.error("reload: name and scope cannot change without a restart of the daemon; ignoring %s", source)
             return
-        pgc = dict(node.raw.get("postgresql") or {})
         nodereload.apply(self.rt.node, node)  # the log section; names what needs a daemon restart
         self.rt.node = node
-        for key in ("parameters", "pg_hba"):
-            if pgc.get(key) is not None:
-                self.rt.pgc[key] = pgc[key]
-            else:
-                self.rt.pgc.pop(key, None)
+        self.rt.pg_conf = dataclasses.replace(self.rt.pg_conf, parameters=node.postgresql.parameters,
+                                              pg_hba=node.postgresql.pg_hba)
         self.view.tags = self.rt.member_tags
         log.info("reload: local configuration re-read from %s", source)

@@ -11,7 +11,10 @@ PostgreSQL at once (immediate shutdown), so the old primary is down *before* the
 and another member can be promoted. When the daemon has died (not merely stalled) and PostgreSQL
 is down, the guard also deletes the leader key (compare on value and lease) and revokes the dead
 daemon's lease, so a replica takes over in seconds instead of waiting out the TTL: safe, because
-the old primary can no longer accept a write.
+the old primary can no longer accept a write. It does the same when it stopped PostgreSQL for a
+daemon that is frozen (SIGSTOP: process state T), instead of leaving the key until the lease
+expires `safety_margin` seconds later; the daemon, once resumed, finds its lease revoked (or its
+keepalive answered past the guard's deadline, lease.py) and rejoins as a replica.
 
 Protocol: JSON lines on the guard's stdin (a pipe; EOF = the daemon is gone):
   {"op": "config", ...}                      once, first: daemon pid, data dir, etcd, leader key
@@ -106,6 +109,7 @@ class FenceClient:
             "data_dir": os.path.abspath(daemon.pg.data_dir),
             "safety_margin": int(fencing.safety_margin),
             "leader_key": daemon.store.paths.leader,
+            "member_key": daemon.store.paths.member(daemon.name),  # goes with the leader key (release_leader)
             "events_prefix": daemon.store.paths.events,  # the guard tells what it did (events.py)
             "etcd": {"hosts": list(daemon.rt.etcd_hosts), "protocol": node.etcd.protocol,
                      "username": etcd_auth.get("username"), "password": etcd_auth.get("password")},
@@ -167,6 +171,19 @@ class FenceClient:
         with self._mutex:
             if self.armed and self.lease == lease:
                 self.beat(refreshed_at, ttl, lease)
+
+    def deadline_passed(self, now: float) -> bool:
+        """The armed guard's deadline (last beat + ttl - margin, as Guard.handle computes it) is
+        past: it has stopped PostgreSQL, and if this daemon was frozen, released the leader key
+        and revoked the lease. A keepalive answer read after that proves nothing (lease.py)."""
+        with self._mutex:
+            beat = self._last_beat
+            if not (self.enabled and self.armed and beat):
+                return False
+            ttl = int(beat["ttl"])
+            margin = float((self.config or {}).get("safety_margin", 5))
+            margin = ttl / 2 if margin < 0 or margin >= ttl else margin
+            return now >= float(beat["t"]) + ttl - margin
 
     def disarm(self) -> None:
         if not self.enabled:
@@ -268,6 +285,7 @@ class Guard:
         self.lease: int | None = None
         self.watchdog: int | None = None  # fd
         self.exit_requested = False
+        self.fd: int | None = None  # the daemon's pipe (run_guard), to see whether a message waits
 
     # ---- messages ---------------------------------------------------------------------------
     def handle(self, message: dict[str, Any]) -> None:
@@ -322,6 +340,13 @@ class Guard:
                 log.warning("fencing guard stopped PostgreSQL: the daemon (pid %d) stalled while leader",
                             self.daemon_pid)
                 self._watchdog_close()
+                if self.daemon_frozen():
+                    log.warning("fencing guard: the daemon (pid %d) is frozen: releasing its leader key now, not "
+                                "when its lease runs out", self.daemon_pid)
+                    self.release_leader(frozen=True)
+                else:
+                    log.info("fencing guard: the daemon (pid %d) is running (slow, not frozen): it decides about "
+                             "its lease itself", self.daemon_pid)
 
     def daemon_gone(self) -> None:
         """EOF on the pipe without an `exit`: the daemon died."""
@@ -406,11 +431,23 @@ class Guard:
                 pass
         return gone_within(2.0)
 
+    def daemon_frozen(self) -> bool:
+        """The daemon is stopped (SIGSTOP, a debugger) and nothing it wrote before is unread.
+
+        Only then may the guard give its key away early: a frozen daemon acts on nothing until it
+        resumes, and then its keepalive fails (the lease is revoked) or comes back later than the
+        guard's deadline, which makes it take a new lease (lease.py) and decide afresh. A daemon
+        that is merely slow keeps its key until the lease runs out, as before."""
+        if self.fd is not None and select.select([self.fd], [], [], 0)[0]:
+            return False  # a beat (or EOF) is waiting: handle it first
+        return _is_stopped(self.daemon_pid)
+
     # ---- etcd -------------------------------------------------------------------------------
-    def release_leader(self) -> None:
+    def release_leader(self, frozen: bool = False) -> None:
         """Delete the leader key if it still names us on the dead daemon's lease, then revoke the
         lease (our member key goes too: nobody runs that member now). Retried until the lease
-        would have expired on its own anyway."""
+        would have expired on its own anyway. `frozen`: the daemon is stopped, not dead; each
+        attempt first checks that it still is (once it runs again, the key is its business)."""
         name, key, lease = self.config.get("name"), self.config.get("leader_key"), self.lease
         etcd_cfg = self.config.get("etcd") or {}
         if not (name and key and etcd_cfg.get("hosts")):
@@ -422,22 +459,31 @@ class Guard:
         compare = [{"key": _b64(key), "target": "VALUE", "result": "EQUAL", "value": _b64(name)}]
         if lease:
             compare.append({"key": _b64(key), "target": "LEASE", "result": "EQUAL", "lease": str(lease)})
-        body = {"compare": compare, "success": [{"request_delete_range": {"key": _b64(key)}}], "failure": []}
+        # The member key goes in the same transaction: a replica woken by the leader key's
+        # deletion must not find the frozen member's key and wait for its REST API (which accepts
+        # the connection and never answers) before it may take over; the revoke comes after.
+        success = [{"request_delete_range": {"key": _b64(k)}} for k in (key, self.config.get("member_key")) if k]
+        body = {"compare": compare, "success": success, "failure": []}
         give_up = time.monotonic() + max(5, self.ttl or 30)
         while True:
+            if frozen and not _is_stopped(self.daemon_pid):
+                log.info("fencing guard: the daemon (pid %d) runs again; the leader key is left to it", self.daemon_pid)
+                return
             try:
                 result = etcd.request("/kv/txn", body, "leader key release")
                 if result.get("succeeded"):
                     log.warning("fencing guard released the leader key %s of %s (PostgreSQL is stopped): a replica "
                                 "can take over now", key, name)
-                    self._record(etcd, "fencing", f"the daemon of {name} died while leader: its fencing guard "
+                    what = "is frozen" if frozen else "died"
+                    self._record(etcd, "fencing", f"the daemon of {name} {what} while leader: its fencing guard "
                                  "stopped PostgreSQL and released the leader key, so a replica can take over",
                                  action="stopped postgres, released leader key")
                 else:
                     log.info("fencing guard: the leader key no longer names %s on lease %s; left alone", name, lease)
                 if lease:
                     etcd.request("/lease/revoke", {"ID": str(lease)}, "lease revoke")
-                    log.info("fencing guard revoked lease %x of the dead daemon", int(lease))
+                    log.info("fencing guard revoked lease %x of the %s daemon", int(lease),
+                             "frozen" if frozen else "dead")
                 return
             except Exception as exc:  # noqa: BLE001 - etcd errors of any kind: retry, then give up
                 if "not found" in str(exc).lower():
@@ -519,6 +565,15 @@ def _is_postmaster_of(pid: int, data_dir: str) -> bool:
         return False
 
 
+def _is_stopped(pid: int) -> bool:
+    """pid is stopped by a signal (SIGSTOP, SIGTSTP) or a tracer: state T or t in /proc."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[-1].split()[0] in ("T", "t")
+    except (OSError, IndexError):
+        return False
+
+
 def _data_dir_processes(data_dir: str) -> list[int]:
     target = os.path.realpath(data_dir)
     pids = []
@@ -538,6 +593,7 @@ def _data_dir_processes(data_dir: str) -> list[int]:
 def run_guard(daemon_pid: int, fd: int = 0) -> int:
     """The guard's main loop: read messages from fd until EOF, firing on deadlines."""
     guard = Guard(daemon_pid)
+    guard.fd = fd
     buffer = b""
     while True:
         ready, _, _ = select.select([fd], [], [], guard.timeout())
@@ -590,9 +646,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def release_from_native(daemon_pid: int) -> int:
-    """The native guard's one Python step: its config line, then {"lease", "ttl"}, on stdin."""
+    """The native guard's one Python step: its config line, then {"lease", "ttl", "frozen"}, on stdin.
+
+    The guard starts this while PostgreSQL is still stopping, so the imports happen first, then
+    the wait for the state line; a pipe closed without one means: nothing to release."""
+    from .. import events  # noqa: F401 - imported now, while the guard waits for PostgreSQL
+    from ..etcd import kv  # noqa: F401
+
     guard = Guard(daemon_pid)
     lines = sys.stdin.read().splitlines()
+    if len(lines) < 2:
+        return 0  # the guard decided not to release (a slow daemon, PostgreSQL would not stop, a beat came)
     try:
         guard.config = json.loads(lines[0])
         state = json.loads(lines[1])
@@ -601,7 +665,7 @@ def release_from_native(daemon_pid: int) -> int:
         return 1
     guard.lease = int(state.get("lease") or 0) or None
     guard.ttl = int(state.get("ttl") or 0)
-    guard.release_leader()
+    guard.release_leader(frozen=bool(state.get("frozen")))
     return 0
 
 

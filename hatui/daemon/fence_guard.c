@@ -230,7 +230,8 @@ static int json_number(const char *p, double *out) {
 
 /* ------------------------------------------------------------------------------ /proc */
 
-static int proc_state_alive(long pid) {
+/* The one-letter process state from /proc/PID/stat (R, S, D, T, t, Z, ...); 0: no such process. */
+static char proc_state(long pid) {
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%ld/stat", pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -244,8 +245,12 @@ static int proc_state_alive(long pid) {
     char *paren = strrchr(buf, ')');
     if (!paren)
         return 0;
-    char *s = (char *)ws(paren + 1);
-    return *s && *s != 'Z' && *s != 'X';
+    return *ws(paren + 1);
+}
+
+static int proc_state_alive(long pid) {
+    char st = proc_state(pid);
+    return st && st != 'Z' && st != 'X';
 }
 
 static int same_dir(long pid, const char *dir) {
@@ -402,9 +407,23 @@ static void watchdog_close(void) {
 
 /* ------------------------------------------------------------------------------ etcd */
 
-/* The leader key and lease of a dead daemon, through the Python helper (HTTP, TLS, auth). */
-static void release_leader(void) {
-    if (!config_line || !python_exe)
+/* The leader key and lease of a dead (or frozen) daemon, through the Python helper (HTTP, TLS,
+ * auth). It is started as soon as the guard fires, before PostgreSQL is even down, and gets its
+ * config line at once: its interpreter starts and imports the etcd client (a second or more on a
+ * loaded machine) while PostgreSQL shuts down. Only then does the guard send it the state line
+ * that makes it act, or close the pipe without one (nothing to release). */
+static pid_t helper_pid = -1;
+static int helper_fd = -1;
+static pid_t helper_dismissed = -1; /* a helper sent away while armed: reaped without waiting */
+/* Seconds before the deadline at which the helper is started when no beat came: a daemon that
+ * missed its refreshes for ttl - margin - PREWARM seconds is probably stalled, and a ready helper
+ * releases the key of a frozen one a second or more sooner. A beat that comes after all sends it
+ * away again. Healthy daemons beat every loop_wait and never get near this point. */
+#define PREWARM 3.0
+static int prewarmed; /* tried since the last beat that moved the deadline away */
+
+static void helper_start(void) {
+    if (helper_pid > 0 || !config_line || !python_exe)
         return;
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0)
@@ -429,16 +448,56 @@ static void release_leader(void) {
                strerror(errno));
         return;
     }
-    char state_line[128];
-    snprintf(state_line, sizeof state_line, "{\"op\": \"release\", \"lease\": %lld, \"ttl\": %ld}\n", lease, ttl);
-    ssize_t ignored = write(fds[1], config_line, strlen(config_line));
-    ignored = write(fds[1], "\n", 1);
-    ignored = write(fds[1], state_line, strlen(state_line));
+    helper_pid = child;
+    helper_fd = fds[1];
+    ssize_t ignored = write(helper_fd, config_line, strlen(config_line));
+    ignored = write(helper_fd, "\n", 1);
     (void)ignored;
-    close(fds[1]);
+}
+
+/* Send the state line (release) or nothing (dismiss), then wait for the helper to finish. */
+static void helper_finish(int release, int frozen) {
+    if (helper_pid <= 0)
+        return;
+    if (release) {
+        char state_line[160];
+        snprintf(state_line, sizeof state_line,
+                 "{\"op\": \"release\", \"lease\": %lld, \"ttl\": %ld, \"frozen\": %s}\n", lease, ttl,
+                 frozen ? "true" : "false");
+        ssize_t ignored = write(helper_fd, state_line, strlen(state_line));
+        (void)ignored;
+    }
+    close(helper_fd);
     int status;
-    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+    while (waitpid(helper_pid, &status, 0) < 0 && errno == EINTR)
         ;
+    helper_pid = helper_fd = -1;
+}
+
+/* A beat moved the deadline away: let a prewarmed helper go without blocking the guard. */
+static void helper_dismiss(void) {
+    if (helper_pid <= 0)
+        return;
+    if (helper_dismissed > 0) {
+        int status;
+        while (waitpid(helper_dismissed, &status, 0) < 0 && errno == EINTR)
+            ;
+    }
+    close(helper_fd);
+    helper_dismissed = helper_pid;
+    helper_pid = helper_fd = -1;
+}
+
+static void helper_reap(void) {
+    int status;
+    if (helper_dismissed > 0 && waitpid(helper_dismissed, &status, WNOHANG) != 0)
+        helper_dismissed = -1;
+}
+
+/* frozen: the daemon is stopped, not dead; the helper gives up once it runs again. */
+static void release_leader(int frozen) {
+    helper_start(); /* not started yet (the guard fired before this daemon's config?): now */
+    helper_finish(1, frozen);
 }
 
 /* -------------------------------------------------------------------- the state machine */
@@ -468,11 +527,17 @@ static void handle(const char *line) {
         if (l && *l >= '0' && *l <= '9' && strtoll(l, NULL, 10) != 0)
             lease = strtoll(l, NULL, 10);
         deadline = t + ttl - margin(ttl);
+        if (deadline - now() > 2 * PREWARM) {
+            helper_dismiss();
+            prewarmed = 0;
+        }
         if (state == FIRED)
             logmsg("INFO", "fencing guard: the daemon (pid %ld) refreshed the lease again; re-armed", daemon_pid);
         state = ARMED;
         watchdog_feed();
     } else if (strcmp(op, "disarm") == 0) {
+        helper_dismiss();
+        prewarmed = 0;
         state = IDLE;
         deadline = INFINITY;
         watchdog_close();
@@ -486,6 +551,7 @@ static void check_deadline(void) {
         return;
     double late = now() - deadline;
     double left = hard_deadline() - now();
+    helper_start(); /* warms up while PostgreSQL stops, in case the key is to be released */
     int stopped = stop_postgres(left > 0 ? left : 0); /* past the hard deadline: no time for a fast one */
     logmsg("WARNING", "fencing guard: no lease refresh from the daemon (pid %ld) for %gs (ttl %ld - safety_margin "
            "%g) while it is the leader: PostgreSQL must not take writes once another member may be promoted",
@@ -498,7 +564,19 @@ static void check_deadline(void) {
     if (stopped) {
         logmsg("WARNING", "fencing guard stopped PostgreSQL: the daemon (pid %ld) stalled while leader", daemon_pid);
         watchdog_close();
+        /* A frozen daemon (SIGSTOP) gives its key away now rather than when the lease runs out
+         * (fence.py, Guard.daemon_frozen): only when nothing it wrote before is still unread. */
+        struct pollfd pending = {0, POLLIN, 0};
+        char st = proc_state(daemon_pid);
+        if (poll(&pending, 1, 0) == 0 && (st == 'T' || st == 't')) {
+            logmsg("WARNING", "fencing guard: the daemon (pid %ld) is frozen: releasing its leader key now, not when "
+                   "its lease runs out", daemon_pid);
+            release_leader(1);
+        } else
+            logmsg("INFO", "fencing guard: the daemon (pid %ld) is running (slow, not frozen): it decides about "
+                   "its lease itself", daemon_pid);
     }
+    helper_finish(0, 0); /* not released: the helper exits without touching etcd */
 }
 
 static void daemon_gone(void) {
@@ -514,7 +592,9 @@ static void daemon_gone(void) {
     double fast = left < 10.0 ? left : 10.0;
     if (state == ARMED) {
         logmsg("WARNING", "fencing guard: the daemon (pid %ld) died while leader; stopping PostgreSQL", daemon_pid);
+        helper_start();
         if (!stop_postgres(fast)) {
+            helper_finish(0, 0);
             logmsg("ERROR", "fencing guard could not stop PostgreSQL; the leader key is left to expire");
             return;
         }
@@ -523,10 +603,11 @@ static void daemon_gone(void) {
         logmsg("WARNING", "fencing guard: the daemon (pid %ld) died after a stall; PostgreSQL is already stopped",
                daemon_pid);
     } else if (!stop_postgres(fast)) {
+        helper_finish(0, 0);
         return; /* fired, then someone started PostgreSQL again (the daemon, after SIGCONT) */
     }
     watchdog_close();
-    release_leader();
+    release_leader(0);
 }
 
 static void on_sigterm(int sig) {
@@ -561,6 +642,8 @@ int main(int argc, char **argv) {
         int timeout_ms = -1;
         if (state == ARMED) {
             double left = deadline - now();
+            if (!prewarmed && python_exe && left > PREWARM)
+                left -= PREWARM; /* wake up in time to start the helper */
             timeout_ms = left <= 0 ? 0 : (int)ceil(left * 1000);
         }
         struct pollfd pfd = {0, POLLIN, 0};
@@ -591,6 +674,11 @@ int main(int argc, char **argv) {
                 logmsg("ERROR", "fencing guard: ignoring a malformed message");
                 used = 0;
             }
+        }
+        helper_reap();
+        if (state == ARMED && !prewarmed && python_exe && now() >= deadline - PREWARM) {
+            prewarmed = 1;
+            helper_start();
         }
         check_deadline();
     }

@@ -16,7 +16,8 @@ after we *sent* it. So:
   deadline if the daemon could not; etcd frees the key at the deadline at the earliest, so a
   failover after a real etcd loss happens exactly when it did before;
 * keepalives go out at the start of every cycle on their own thread and their own etcd client
-  (own connection, timeout = ttl), so they never queue behind a slow read, and a hung HA loop
+  (own connection; what is left of the lease, shared among the endpoints, as the timeout), so
+  they never queue behind a slow read nor wait on one unhealthy member for good, and a hung HA loop
   stops refreshing as before (no cycle, no keepalive);
 * the loop's cluster read may wait as long as the lease allows (`deadline - now - stop_budget`),
   never longer: nothing in the HA loop waits on etcd past the point where it must stop.
@@ -114,7 +115,13 @@ class LeaseKeeper:
     def _keepalive(self, lease: int, sent: float) -> None:
         d = self.daemon
         try:
-            self.etcd.timeout = max(1.0, float(d.lease_ttl))  # an answer later than that is useless
+            # The client tries each endpoint in turn with this socket timeout, so what is left of
+            # the lease is shared among them (an answer later than that is useless). A member cut
+            # off from its peers holds a keepalive until etcd's own timeout: with the whole ttl for
+            # the first endpoint, the leader never reached a healthy member in time (tests/hosts:
+            # the leader's own etcd member partitioned from the others demoted the leader).
+            left = min(float(d.lease_ttl), self.deadline() - time.monotonic())
+            self.etcd.timeout = max(1.0, left / max(1, len(getattr(self.etcd, "endpoints", ()))))
             self.etcd.keepalive(lease)
         except LeaseExpired:
             self.expired = lease
@@ -135,6 +142,16 @@ class LeaseKeeper:
             self._failing_since = None
         with self._lock:
             if d.lease != lease or sent <= d.lease_refreshed_at:
+                self._acked.set()
+                return
+            if d.fence.deadline_passed(time.monotonic()):
+                # This daemon was stalled past its fencing guard's deadline (a SIGSTOP between
+                # sending and reading this answer): the guard has stopped PostgreSQL and, for a
+                # frozen daemon, may have revoked this lease after etcd answered. The answer
+                # proves nothing now: take a new lease and decide on what etcd holds.
+                log.warning("lease keepalive answered after the fencing guard's deadline (this daemon was "
+                            "stalled): not trusting lease %x any more; taking a new one", lease)
+                self.expired = lease
                 self._acked.set()
                 return
             d.lease_refreshed_at = sent

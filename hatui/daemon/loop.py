@@ -89,12 +89,11 @@ class Daemon(LoopEtcd, Observer, CloneActions, RejoinActions, LeaderActions, Res
         # Keepalives on their own thread and etcd client; the lease view (lease.py).
         self.keeper = LeaseKeeper(self, EtcdGateway(rt.etcd_hosts, timeout=float(self.dynamic.ttl), **rt.etcd_auth))
         self.slots = SlotKeeper(self)  # replication slots (use_slots, slots, member_slots_ttl)
-        self.callbacks = CallbackRunner(rt.node.postgresql.callbacks, rt.scope, rt.pgc.get("pre_promote"),
-                                        rt.pgc.get("before_stop"))
+        self.callbacks = CallbackRunner(rt.node.postgresql.callbacks, rt.scope, rt.pg_conf.pre_promote,
+                                        rt.pg_conf.before_stop)
         # Say why (decisions.py, recorder.py): the published decision and the event timeline.
-        ev_cfg = rt.node.raw.get("events") or {}
-        self.recorder = EventRecorder(self.store, rt.name, int(ev_cfg.get("max") or DEFAULT_CAP),
-                                      ev_cfg.get("webhooks") or {})
+        ev_cfg = rt.node.events
+        self.recorder = EventRecorder(self.store, rt.name, ev_cfg.max or DEFAULT_CAP, ev_cfg.webhooks)
         self.record_event = self.recorder.record_event  # the one entry point (callbacks use it too)
         self.narrator = Narrator(rt.name, self.record_event)
         self.callbacks.listeners.append(callback_recorder(self.record_event))

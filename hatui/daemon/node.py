@@ -2,7 +2,10 @@
 
 The loop asks this object for everything that depends on the node's configuration (addresses,
 credentials, the effective PostgreSQL parameters for a given dynamic config), so that loop.py
-reads as HA logic and not as dictionary plumbing.
+reads as HA logic and not as dictionary plumbing. It reads the typed node model (`NodeConfig`)
+only, never the raw YAML mapping: one parse, one set of defaults. A credential the file does
+not give stays absent (no password: libpq then uses .pgpass, trust or a certificate, as with
+Patroni), never a made-up default.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import dataclasses
 from typing import Any
 
 from .. import config as cfg
-from ..config import DynamicConfig, NodeConfig
+from ..config import BootstrapConfig, Credentials, DynamicConfig, NodeConfig, PostgresqlConfig
 from .ha import NodeSettings
 from .postgres import LIBPQ_OPTIONS, Postgres, StandbyConfig, make_conninfo
 from .recovery import replica_params
@@ -22,16 +25,16 @@ from .standby_cluster import config_of as standby_cluster_config
 class NodeRuntime:
     def __init__(self, node: NodeConfig) -> None:
         self.node = node
-        raw = node.raw
-        self.pgc: dict = dict(raw.get("postgresql") or {})
-        self.bootstrap: dict = dict(raw.get("bootstrap") or {})
-        auth = self.pgc.get("authentication") or {}
-        su = auth.get("superuser") or {}
-        rep = auth.get("replication") or {}
-        rew = auth.get("rewind") or {}
-        self.superuser = (str(su.get("username", "postgres")), _opt_str(su.get("password")))
-        self.replication = (str(rep.get("username", "replicator")), str(rep.get("password", "rep-pass")))
-        self.rewind_user = (str(rew["username"]), _opt_str(rew.get("password"))) if rew.get("username") else None
+        # The postgresql section the daemon started with; a reload (dynconfig.py) takes only its
+        # parameters and pg_hba from the file again, the rest needs a restart of the daemon.
+        self.pg_conf: PostgresqlConfig = node.postgresql
+        self.boot_conf: BootstrapConfig = node.bootstrap  # likewise: a reload keeps the first one
+        pgc = node.postgresql
+        su, rep = pgc.superuser, pgc.replication
+        rew = pgc.authentication.get("rewind")
+        self.superuser = (su.username or "postgres", su.password)
+        self.replication = (rep.username or "replicator", rep.password)
+        self.rewind_user = (rew.username, rew.password) if rew is not None and rew.username else None
         # libpq options (sslmode, sslcert, sslkey, sslrootcert, channel_binding...) of each role, passed on
         # to every connection made as that role, as Patroni does.
         self.replication_options = _libpq_options(rep)
@@ -41,20 +44,19 @@ class NodeRuntime:
         self.sync_standby_names: str | None = None
         listen_host, port = node.pg_listen
         connect_host, _ = node.pg_connect_address
-        data_dir = str(self.pgc.get("data_dir") or f"data/{node.name}")
         self.postgres = Postgres(
             name=node.name,
-            data_dir=data_dir,
-            bin_dir=self.pgc.get("bin_dir") or None,
+            data_dir=pgc.data_dir or f"data/{node.name}",
+            bin_dir=pgc.bin_dir or None,
             listen_host=listen_host if listen_host not in ("", "*") else "127.0.0.1",
             port=port,
             connect_host=connect_host,
             superuser=self.superuser,
             replication=self.replication,
             rewind=self.rewind_user,
-            os_user=self.pgc.get("os_user"),
-            socket_dir=self.pgc.get("unix_socket_directory") or None,
-            database=str(self.pgc.get("database") or "postgres"),
+            os_user=pgc.os_user,
+            socket_dir=pgc.unix_socket_directory or None,
+            database=pgc.database,
         )
 
     # identity --------------------------------------------------------------------------------
@@ -107,32 +109,33 @@ class NodeRuntime:
     def pg_flag(self, key: str, dynamic: DynamicConfig | None) -> bool:
         """A postgresql.* switch with Patroni's precedence: the node file, else the cluster
         configuration (bootstrap.dcs / edit-config), else off (Patroni's default)."""
-        if isinstance(self.pgc.get(key), bool):
-            return self.pgc[key]
+        mine = getattr(self.pg_conf, key)
+        if isinstance(mine, bool):
+            return mine
         shared = (dynamic.data.get("postgresql") if dynamic is not None else None) or {}
         value = shared.get(key) if isinstance(shared, dict) else None
         return value if isinstance(value, bool) else False
 
     def settings(self, dynamic: DynamicConfig | None = None) -> NodeSettings:
-        tags = self.node.raw.get("tags") or {}
-        prio = tags.get("failover_priority")
-        nofailover = bool(tags.get("nofailover")) or (isinstance(prio, int) and prio <= 0)
+        tags = self.node.tags
+        prio = tags.failover_priority
+        nofailover = tags.nofailover or (prio is not None and prio <= 0)
         return NodeSettings(
             name=self.name,
             nofailover=nofailover,
-            failover_priority=prio if isinstance(prio, int) and not isinstance(prio, bool) else (0 if nofailover else 1),
-            can_bootstrap=bool(self.node.raw.get("bootstrap") is not None),
+            failover_priority=prio if prio is not None else (0 if nofailover else 1),
+            can_bootstrap=self.node.bootstrap.present,
             use_pg_rewind=self.pg_flag("use_pg_rewind", dynamic),
             remove_data_directory_on_rewind_failure=self.pg_flag("remove_data_directory_on_rewind_failure", dynamic),
             remove_data_directory_on_diverged_timelines=self.pg_flag("remove_data_directory_on_diverged_timelines",
                                                                      dynamic),
-            replicatefrom=tags.get("replicatefrom") if isinstance(tags.get("replicatefrom"), str) else None,
+            replicatefrom=tags.replicatefrom,
             clone_without_leader=self.can_clone_without_leader(standby_cluster_config(dynamic)),
         )
 
     # dynamic configuration -------------------------------------------------------------------
     def bootstrap_dcs(self) -> dict:
-        return dict(self.bootstrap.get("dcs") or {})
+        return dict(self.boot_conf.dcs)
 
     def bootstrap_dynamic(self) -> DynamicConfig:
         return DynamicConfig.from_dict(self.bootstrap_dcs())
@@ -146,7 +149,7 @@ class NodeRuntime:
 
     @property
     def initdb_options(self) -> list:
-        return list(self.bootstrap.get("initdb") or [])
+        return list(self.boot_conf.initdb)
 
     def effective_parameters(self, dynamic: DynamicConfig) -> dict[str, Any]:
         """The GUCs for this node under `dynamic`: config.effective_parameters' rules (the one place
@@ -163,7 +166,7 @@ class NodeRuntime:
 
     def pg_ident(self, dynamic: DynamicConfig) -> list[str] | None:
         """postgresql.pg_ident: the node file's, else the cluster config's (Patroni's precedence)."""
-        lines = self.pgc.get("pg_ident")
+        lines = self.pg_conf.pg_ident
         if not isinstance(lines, list):
             lines = dynamic.pg_ident
         return [str(x) for x in lines] if isinstance(lines, list) else None
@@ -172,8 +175,8 @@ class NodeRuntime:
         # Every write_config() call site asks for pg_hba under the dynamic config in force; the
         # pg_ident lines it implies ride along on the Postgres object, written by the same call.
         self.postgres.pg_ident = self.pg_ident(dynamic)
-        lines = self.pgc.get("pg_hba") or (dynamic.data.get("postgresql") or {}).get("pg_hba") or \
-            self.bootstrap.get("pg_hba")
+        lines = self.pg_conf.pg_hba or (dynamic.data.get("postgresql") or {}).get("pg_hba") or \
+            self.boot_conf.pg_hba
         if not lines:
             return None
         out = [str(x) for x in lines]
@@ -191,7 +194,7 @@ class NodeRuntime:
         config's, as Patroni merges them) and, in a standby cluster, from its section."""
         sc = standby_cluster or {}
         shared = (dynamic.data.get("postgresql") if dynamic is not None else None) or {}
-        recovery_conf = self.pgc.get("recovery_conf")
+        recovery_conf = self.pg_conf.recovery_conf
         if not isinstance(recovery_conf, dict) and isinstance(shared, dict):
             recovery_conf = shared.get("recovery_conf")
         params = tuple(replica_params(recovery_conf if isinstance(recovery_conf, dict) else None, sc,
@@ -212,12 +215,12 @@ class NodeRuntime:
     @property
     def replica_method_settings(self) -> dict[str, dict]:
         """Each method's section (postgresql.<method>), as Patroni reads it."""
-        return {k: dict(v) for k, v in self.pgc.items() if isinstance(v, dict)}
+        return {k: dict(v) for k, v in self.pg_conf.replica_method_settings.items()}
 
     def replica_methods(self, standby_cluster: dict | None = None) -> list[str]:
         """create_replica_methods: the standby cluster's list in a standby cluster, else the node's."""
         wanted = (standby_cluster or {}).get("create_replica_methods") if standby_cluster else \
-            self.pgc.get("create_replica_methods")
+            self.pg_conf.create_replica_methods
         return [str(m) for m in wanted] if isinstance(wanted, list) and wanted else ["basebackup"]
 
     def can_clone_without_leader(self, standby_cluster: dict | None = None) -> bool:
@@ -229,7 +232,7 @@ class NodeRuntime:
                              tuple(sorted((str(k), str(v)) for k, v in self.replication_options.items())))\
             if addr else None
         return create_replica(self.postgres, self.scope, self.replica_methods(standby_cluster),
-                              self.replica_method_settings, self.pgc.get("basebackup"), source)
+                              self.replica_method_settings, self.pg_conf.basebackup, source)
 
     def rewind_conninfo(self, addr: tuple[str, int]) -> str:
         base = self.postgres.rewind_conninfo(addr[0], addr[1])
@@ -259,11 +262,7 @@ class NodeRuntime:
         queries.setup_roles(self.postgres)
 
 
-def _libpq_options(auth: Any) -> dict[str, str]:
-    return {k: str(v) for k, v in (auth or {}).items() if k in LIBPQ_OPTIONS and v is not None} \
-        if isinstance(auth, dict) else {}
-
-
-def _opt_str(value: Any) -> str | None:
-    return None if value is None else str(value)
+def _libpq_options(auth: Credentials | None) -> dict[str, str]:
+    extra = auth.extra if auth is not None else {}
+    return {k: str(v) for k, v in extra.items() if k in LIBPQ_OPTIONS and v is not None}
 

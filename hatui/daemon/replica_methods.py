@@ -121,7 +121,9 @@ def create_replica(
             "no running member to copy from and no replica method with no_leader set "
             f"(create_replica_methods: {', '.join(methods or ['basebackup'])})")
     errors: list[str] = []
-    pgpass = _write_pgpass(pg, source) if source is not None else None
+    # No replication password configured: no pgpass of ours either, so the tools find the OS
+    # user's own .pgpass (or trust, or a certificate), as libpq would for the daemon itself.
+    pgpass = _write_pgpass(pg, source) if source is not None and source.password is not None else None
     try:
         env = {"PGPASSFILE": pgpass} if pgpass else {}
         for method in todo:

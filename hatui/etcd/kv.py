@@ -231,6 +231,11 @@ class EtcdHttp(Etcd):
                     self._authenticate(index, prefix)
                     result = self._post_once(index, f"{prefix}{api}", body)
             except _GatewayError as exc:
+                if exc.status == 404 and exc.message.startswith("etcdserver:"):
+                    # etcd's own answer (e.g. "requested lease not found" for a put on a revoked
+                    # lease): the API is there, the request is what failed.
+                    self._prefix = prefix
+                    raise
                 if exc.status == 404 and i + 1 < len(prefixes):
                     continue
                 if exc.status == 404:

@@ -58,8 +58,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
         for rep in terminalreporter.stats.get(outcome, []):
             nodeid = getattr(rep, "nodeid", "")
             if "tests/faults/" in nodeid and getattr(rep, "when", "call") == "call":
-                rows.append((nodeid.split("::")[-1], outcome, getattr(rep, "duration", 0.0)))
+                rows.append((nodeid.split("::")[-1], outcome, getattr(rep, "duration", 0.0),
+                             getattr(rep, "capstdout", "") if outcome == "passed" else ""))
     if rows:
         terminalreporter.write_sep("-", "fault scenarios")
-        for name, outcome, duration in sorted(rows):
+        for name, outcome, duration, printed in sorted(rows):
             terminalreporter.write_line(f"{name:<60} {outcome:<8} {duration:6.1f}s")
+            # What a passing scenario printed (its figures): under xdist, -s shows nothing else.
+            for line in printed.splitlines():
+                terminalreporter.write_line(f"    {line}")

@@ -18,6 +18,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -42,11 +43,11 @@ def _net_ns(pid: int | str) -> str | None:
         return None
 
 
-def _kill_namespace(ns: str) -> list[int]:
-    """SIGKILL every process still in our private namespace (only ours can be there)."""
+def kill_in_namespaces(ids: set[str], keep: set[int] = frozenset()) -> list[int]:
+    """SIGKILL every process (but `keep`) in the network namespaces `ids` (only ours can be there)."""
     killed = []
     for entry in os.listdir("/proc"):
-        if entry.isdigit() and _net_ns(entry) == ns:
+        if entry.isdigit() and int(entry) not in keep and _net_ns(entry) in ids:
             try:
                 os.kill(int(entry), signal.SIGKILL)
                 killed.append(int(entry))
@@ -55,16 +56,94 @@ def _kill_namespace(ns: str) -> list[int]:
     return killed
 
 
-def skip_reason() -> str | None:
-    """Why this machine cannot run the namespace scenarios (None when it can)."""
+class NamespaceHold:
+    """Network namespaces held open (a file descriptor each), so that a namespace's id cannot pass
+    to a namespace someone else creates while we may still kill processes by that id. Without it,
+    a run that killed "whatever is left in namespace N" after N was gone killed the processes of
+    another run whose new namespace had been given the freed id (seen: two partition runs side by
+    side each lost a scenario's cluster that way). Only namespaces held here are ever killed in.
+
+    `watch(path)` holds, as they appear, the namespaces listed in a file of `ID PID` lines (a
+    process inside each, checked to be in that very namespace when it is opened)."""
+
+    def __init__(self) -> None:
+        self.fds: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def hold(self, ns_id: str, pid: int) -> bool:
+        if ns_id in self.fds:
+            return True
+        try:
+            fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
+        except OSError:
+            return False
+        if os.readlink(f"/proc/self/fd/{fd}") != ns_id:  # the process left it, or the pid is another's
+            os.close(fd)
+            return False
+        self.fds[ns_id] = fd
+        return True
+
+    def watch(self, path: str) -> "NamespaceHold":
+        def loop() -> None:
+            while True:
+                self._read(path)
+                if self._stop.wait(0.05):
+                    self._read(path)
+                    return
+
+        self._thread = threading.Thread(target=loop, name="namespace-hold", daemon=True)
+        self._thread.start()
+        return self
+
+    def _read(self, path: str) -> None:
+        try:
+            lines = Path(path).read_text().splitlines()
+        except OSError:
+            return
+        for line in lines:
+            parts = line.split()
+            if len(parts) == 2 and parts[1].isdigit():
+                self.hold(parts[0], int(parts[1]))
+
+    def kill_and_release(self, keep: set[int] = frozenset()) -> list[int]:
+        """SIGKILL what is left in the held namespaces, then let them go."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        killed = kill_in_namespaces(set(self.fds), keep) if self.fds else []
+        for fd in self.fds.values():
+            os.close(fd)
+        self.fds.clear()
+        return killed
+
+
+def probe_reason(script: str, needs: str) -> str | None:
+    """Run `script` under `unshare -n`: None when it works, else why not (`needs` says what it takes)."""
     try:
-        res = subprocess.run(["unshare", "-n", "--", "sh", "-c", PROBE], capture_output=True, text=True, timeout=30)
+        res = subprocess.run(["unshare", "-n", "--", "sh", "-c", script], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"cannot run `unshare -n`: {exc}"
     if res.returncode != 0:
-        return ("a private network namespace with policy routing is not available here (needs root or "
-                f"CAP_SYS_ADMIN + CAP_NET_ADMIN, iproute2): {res.stderr.strip() or res.returncode}")
+        return f"{needs}: {res.stderr.strip() or res.returncode}"
     return None
+
+
+def skip_reason() -> str | None:
+    """Why this machine cannot run the namespace scenarios (None when it can)."""
+    return probe_reason(PROBE, "a private network namespace with policy routing is not available here (needs root "
+                               "or CAP_SYS_ADMIN + CAP_NET_ADMIN, iproute2)")
+
+
+def up_interfaces() -> list[str]:
+    """The interfaces up in this namespace, but loopback."""
+    links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, timeout=10).stdout
+    up = []
+    for line in links.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) == 3 and parts[1].strip() != "lo" and "UP" in parts[2].split(">", 1)[0].lstrip(" <").split(","):
+            up.append(parts[1].strip().split("@")[0])
+    return up
 
 
 def run_inside(request: pytest.FixtureRequest, timeout: float = INNER_TIMEOUT) -> None:
@@ -87,6 +166,9 @@ def run_inside(request: pytest.FixtureRequest, timeout: float = INNER_TIMEOUT) -
     while ns in (None, own_ns) and proc.poll() is None and time.monotonic() < deadline:
         ns = _net_ns(proc.pid)
         time.sleep(0.01)
+    held = NamespaceHold()
+    if ns not in (None, own_ns):
+        held.hold(ns, proc.pid)
     try:
         output, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -99,10 +181,9 @@ def run_inside(request: pytest.FixtureRequest, timeout: float = INNER_TIMEOUT) -
             output, _ = proc.communicate()
         output += f"\n(the inner run was interrupted after {timeout:g}s)"
     finally:
-        if ns not in (None, own_ns):
-            left = _kill_namespace(ns)
-            if left:
-                print(f"killed processes left in the private namespace: {left}")
+        left = held.kill_and_release()
+        if left:
+            print(f"killed processes left in the private namespace: {left}")
     print(output)
     if proc.returncode == 0 and " skipped" in output and " passed" not in output:
         pytest.skip(f"skipped inside its namespace: {output.strip().splitlines()[-1]}")
@@ -118,12 +199,7 @@ def _check_private() -> None:
     outer run's namespace, and no interface up but loopback (`unshare -n` creates only lo, and
     maybe a few tunnel devices, all down)."""
     own, outer = _net_ns("self"), os.environ.get(OUTER_NS_ENV)
-    links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, timeout=10).stdout
-    up = []
-    for line in links.splitlines():
-        parts = line.split(":", 2)
-        if len(parts) == 3 and parts[1].strip() != "lo" and "UP" in parts[2].split(">", 1)[0].lstrip(" <").split(","):
-            up.append(parts[1].strip())
+    up = up_interfaces()
     if not (inside() and own and outer and own != outer and not up):
         raise RuntimeError(f"refusing to change routing outside a private namespace (namespace {own}, "
                            f"outer run's {outer}, interfaces up: {up})")

@@ -97,28 +97,6 @@ def test_kill9_leader_postgres_only(fault_cluster) -> None:
 
 
 @pytest.mark.slow
-def test_sigstop_leader_daemon_longer_than_ttl(fault_cluster) -> None:
-    """A frozen daemon: the guard stops PostgreSQL before the lease expires; the replica takes
-    over after the TTL; on SIGCONT the old node rejoins as a replica."""
-    cluster = fault_cluster(2)
-    writer, monitor = start_load(cluster)
-    old = cluster.node(cluster.leader())
-    new = next(n for n in cluster.nodes if n is not old)
-    assert old.daemon is not None
-    old.daemon.signal(signal.SIGSTOP)
-    try:
-        cluster.wait_for(lambda: old.postmaster_pid() is None, 60, "the guard stops the frozen leader's PostgreSQL")
-        assert not is_writable(new)  # stopped before anyone could be promoted
-        cluster.wait_for(lambda: is_writable(new), 90, f"{new.name} promoted after the lease expired")
-        assert old.postmaster_pid() is None
-    finally:
-        old.daemon.signal(signal.SIGCONT)
-    assert log_has(old, "fencing guard stopped PostgreSQL: the daemon (pid")
-    leader = finish(cluster, writer, monitor)
-    assert leader is new
-
-
-@pytest.mark.slow
 def test_etcd_suspended(fault_cluster) -> None:
     """etcd frozen: the primary turns read-only (it cannot know whether it still holds the
     lock); once etcd is back there is one leader again and nothing acknowledged is lost."""

@@ -168,6 +168,8 @@ def render(events: list[dict], outcome: Outcome | None = None, title: str = "") 
             who, text = "sampler", f"writable={','.join(e.get('writable') or []) or '-'} leader={e.get('leader')}"
         elif op == "nemesis":
             who, text = "nemesis", e["text"]
+        elif op == "note":  # what the test observed, for the reader (the checker ignores it)
+            who, text = "test", e["text"]
         elif op in ("invoke", "ok", "fail", "info"):
             who = e.get("f", "?")
             what = f"id={e['id']}" + (f" list={e['key']}" if "key" in e else "")

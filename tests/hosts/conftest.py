@@ -19,9 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "faults"))  # netns
 
 from hostcluster import DCS, HostCluster  # noqa: E402
 from lab import FIGURES_ENV, OUT_ENV, Run, out_dir  # noqa: E402
-from netnskit import inside, run_inside  # noqa: E402
+from netnskit import NamespaceHold, inside, run_inside  # noqa: E402
 from patronihosts import PatroniHostCluster, patroni_missing, system  # noqa: E402
-from topology import NS_FILE_ENV, Topology, kill_in_namespaces, skip_reason  # noqa: E402
+from topology import NS_FILE_ENV, Topology, skip_reason  # noqa: E402
 
 from servers import make_tempdir, print_logs, remove_tree  # noqa: E402
 
@@ -44,11 +44,11 @@ def outer(request: pytest.FixtureRequest, timeout: float = 900) -> None:
     fd, ns_file = tempfile.mkstemp(prefix="hatui-hosts-ns-")
     os.close(fd)
     os.environ[NS_FILE_ENV] = ns_file
+    held = NamespaceHold().watch(ns_file)  # by id only while held: an id freed may be someone else's
     try:
         run_inside(request, timeout)
     finally:
-        ids = set(Path(ns_file).read_text().split())
-        left = kill_in_namespaces(ids) if ids else []
+        left = held.kill_and_release()
         if left:
             print(f"killed processes left in the host namespaces: {left}")
         os.unlink(ns_file)

@@ -132,12 +132,15 @@ class HostCluster(LocalCluster):
         if node.daemon is not None and node.daemon.alive:
             raise RuntimeError(f"{node.name} is already running (pid {node.daemon.pid})")
         self.topo._check_child(node.ns)
+        args, env = self.daemon_command(node)
+        node.daemon = Proc(node.name, node.ns.prefix() + args, node.log_path, env=env).start()
+        return node
+
+    def daemon_command(self, node: HostNode) -> tuple[list[str], dict]:
+        """The daemon's command line (run in its host's namespace) and environment."""
         import os
 
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        args = node.ns.prefix() + [sys.executable, "-m", "hatui.daemon", str(node.config_path)]
-        node.daemon = Proc(node.name, args, node.log_path, env=env).start()
-        return node
+        return [sys.executable, "-m", "hatui.daemon", str(node.config_path)], dict(os.environ, PYTHONUNBUFFERED="1")
 
     def start(self) -> "HostCluster":
         self.start_etcd_members()

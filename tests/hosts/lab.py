@@ -135,6 +135,11 @@ class Run:
         action()
         return t
 
+    def note(self, text: str) -> None:
+        """Something the test observed: printed, and kept in the history."""
+        print(text)
+        self.events.append({"t": time.time(), "op": "note", "text": text})
+
     def heal(self) -> float:
         return self.nemesis(self.topo.heal, "heal: every link restored")
 

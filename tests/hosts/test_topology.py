@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 from conftest import outer
@@ -109,5 +110,74 @@ def test_links_cut_and_degrade_per_direction(request) -> None:
         finally:
             os.environ[OUTER_NS_ENV] = saved
         assert not topo.links
+    finally:
+        topo.destroy()
+
+
+ECHO_SERVER = """
+import socket, sys
+s = socket.create_server((sys.argv[1], int(sys.argv[2])))
+while True:
+    c, _ = s.accept()
+    try:
+        while data := c.recv(100):
+            c.sendall(data)
+    except OSError:
+        pass
+    c.close()
+"""
+ROUND_TRIP = """
+import socket, sys, time
+time.sleep(0.5)
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
+began = time.monotonic()
+c.sendall(b"ping")
+assert c.recv(100) == b"ping"
+print(round(time.monotonic() - began, 3))
+"""
+
+
+def round_trip(topo: Topology, src: Namespace, dst: Namespace, port: int) -> float:
+    """Seconds for 4 bytes to go from src to dst's echo server and back, on a new connection."""
+    return float(topo.run_in(src, sys.executable, "-c", ROUND_TRIP, dst.addr, str(port)).strip())
+
+
+def test_latency_through_the_delaying_proxy(request) -> None:
+    """300 ms each way between two hosts, whoever opens the connection (no netem here: the
+    proxy); not between the others; gone again when healed; connections open before the delay
+    was set are reset, so that they too come back through the proxy."""
+    if not inside():
+        outer(request, timeout=300)
+        return
+    topo = Topology(3).build()
+    try:
+        h0, h1, h2 = topo.hosts
+        servers = [subprocess.Popen(ns.prefix() + [sys.executable, "-c", ECHO_SERVER, ns.addr, "9200"])
+                   for ns in (h0, h1, h2)]
+        try:
+            # A connection opened before the fault: must not keep a fast path.
+            early = subprocess.Popen(h0.prefix() + [sys.executable, "-c",
+                                     f"import socket,time; time.sleep(0.5); c=socket.create_connection(('{h2.addr}',9200)); "
+                                     "time.sleep(3); c.sendall(b'x'); print(c.recv(10))"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            time.sleep(1.5)
+            topo.degrade([h0.name, h2.name], delay_ms=300)
+            out, err = early.communicate(timeout=30)
+            assert early.returncode != 0 and ("reset" in err or "abort" in err), (out, err)
+            # Lower bounds (each way is held back by at least 300 ms): load cannot make them fail.
+            forward, backward = round_trip(topo, h0, h2, 9200), round_trip(topo, h2, h0, 9200)
+            direct = round_trip(topo, h0, h1, 9200)
+            print(f"round trips: h0->h2 {forward} s, h2->h0 {backward} s, h0->h1 {direct} s")
+            assert forward >= 0.6 and backward >= 0.6
+            topo.heal()
+            assert not topo.proxies
+            ports = topo.delayed_ports()  # the proxies' counts, complete once they stopped
+            assert ports.get(9200, 0) >= 4, ports  # two connections, a chunk each way each
+            round_trip(topo, h0, h2, 9200)
+            assert topo.delayed_ports() == ports  # healed: nothing goes through a proxy any more
+        finally:
+            for s in servers:
+                s.kill()
+                s.wait()
     finally:
         topo.destroy()

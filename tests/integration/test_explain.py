@@ -229,6 +229,10 @@ def test_refused_switchover_to_a_lagging_member_is_explained(h: Live) -> None:
             d = member_decision(h, lagging)
             return d.get("eligible") is False and "maximum_lag_on_failover" in d.get("why_not", "")
         h.c.wait_for(lagging_published, 60, f"{lagging}'s key to say it lags")
+        # No wait for the other replica: explain compares its REST status, read from its PostgreSQL
+        # when asked (api_pgstatus), with the leader's optime key, so it is never a loop behind.
+        by = {m["name"]: m for m in explain(h)["members"]}
+        assert by[other]["promotable"] is True and by[other]["lag"] <= 1048576, by[other]
         rev = h.revision()
         dry = h("switchover", "--candidate", lagging, "--dry-run")
         assert dry.exit_code == 1 and "Would be refused" in dry.output and "maximum_lag_on_failover" in dry.output
@@ -241,7 +245,7 @@ def test_refused_switchover_to_a_lagging_member_is_explained(h: Live) -> None:
         by = {m["name"]: m for m in data["members"]}
         assert by[lagging]["promotable"] is False and "lags" in by[lagging]["why"]
         assert by[lagging]["switchover"]["allowed"] is False and by[lagging]["lag"] > 1048576
-        assert by[other]["promotable"] is True and by[other]["switchover"]["allowed"] is True
+        assert by[other]["promotable"] is True and by[other]["switchover"]["allowed"] is True, by[other]
         one = h.json("explain", lagging, "-f", "json")
         assert [m["name"] for m in one["members"]] == [lagging]
     finally:

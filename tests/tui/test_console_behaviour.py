@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import threading
@@ -309,3 +310,23 @@ async def test_summary_shows_who_may_be_promoted_under_synchronous_replication()
         await wait_for(pilot, lambda: app.render_log[-1].revision == 2001, what="the emptied sync set")
         await pilot.pause()
         assert "sync: none, only the leader may be promoted" in screen_text(app)
+
+
+async def test_a_view_arriving_while_the_app_shuts_down_is_dropped() -> None:
+    # Textual's shutdown closes the screens first, then drains the message queue, then unmounts
+    # the app: a view the watch thread handed over in between used to raise ScreenStackError
+    # ("No screens on stack") in apply_snapshot (seen once under load, at the end of a live test).
+    app = recorded_app()
+    async with app.run_test(size=TERMINAL) as pilot:
+        await ready(pilot)
+        renders = len(app.render_log)
+        await app._close_all()  # the first step of App._shutdown
+        assert not app.screen_stack
+        app.submit_snapshot(later(recorded_clusters()[-1], 5000, postgresql2={"state": "late"}))
+        loop_time = asyncio.get_running_loop().time
+        deadline = loop_time() + 5
+        while app._posted and loop_time() < deadline:  # until the UI thread has taken the message
+            await asyncio.sleep(0.01)
+        assert not app._posted
+        assert len(app.render_log) == renders
+    # run_test re-raises an exception of the app's message loop here

@@ -214,7 +214,10 @@ async def test_etcd_lost_banner(etcd) -> None:
         assert table(app).row_count == 2  # the last data stays on screen, marked stale
 
         etcd.start().wait_ready()  # same data dir: the keys are still there
-        await wait_for(pilot, lambda: app.conn.state == "ok", timeout=30, what="the watch to reconnect")
+        # Two witnesses must see etcd back: the watch (conn) and the prober (whose last answer
+        # decides "stalled"); the prober asks on its own interval, so it may answer after the watch.
+        await wait_for(pilot, lambda: app.conn.state == "ok" and app.etcd_verdict == "ok", timeout=30,
+                       what="the watch to reconnect and the prober to hear etcd")
         await pilot.pause(0.1)
         text = screen_text(app)
         assert "connected" in text and "STALE" not in text

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from hatui.daemon.fence import Guard
+from hatui.daemon.fence import Guard, _is_stopped
 
 
 class FakeServer:
@@ -53,11 +54,12 @@ class FakeServer:
 
 
 class GuardProc:
-    def __init__(self, base: Path, data_dir: Path, margin: int = 5) -> None:
+    def __init__(self, base: Path, data_dir: Path, margin: int = 5, daemon_pid: int | None = None) -> None:
         self.log = base / "guard.log"
-        self.proc = subprocess.Popen([sys.executable, "-m", "hatui.daemon.fence", "--daemon-pid", str(os.getpid()),
+        daemon_pid = daemon_pid or os.getpid()
+        self.proc = subprocess.Popen([sys.executable, "-m", "hatui.daemon.fence", "--daemon-pid", str(daemon_pid),
                                       "--log-file", str(self.log)], stdin=subprocess.PIPE)
-        self.send({"op": "config", "daemon_pid": os.getpid(), "name": "n1", "data_dir": str(data_dir),
+        self.send({"op": "config", "daemon_pid": daemon_pid, "name": "n1", "data_dir": str(data_dir),
                    "safety_margin": margin, "leader_key": "/service/x/leader", "etcd": {"hosts": []},
                    "watchdog": None})
 
@@ -124,6 +126,46 @@ def test_stalled_daemon_is_fenced_and_a_new_beat_rearms(scratch: Path, server: F
     assert "re-armed" in guard.text()
 
 
+@pytest.fixture
+def frozen_daemon() -> Iterator[int]:
+    """A process stopped with SIGSTOP, standing for a frozen daemon (the guard reads its state in /proc)."""
+    proc = subprocess.Popen(["sleep", "600"])
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        assert wait(lambda: _is_stopped(proc.pid), 5)
+        yield proc.pid
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_stalled_but_running_daemon_keeps_its_key(scratch: Path, server: FakeServer) -> None:
+    guard = GuardProc(scratch, server.data_dir, margin=5)
+    guard.beat(age=14.5)
+    assert wait(lambda: "is running (slow, not frozen)" in guard.text())
+    assert not server.alive()
+    assert "releasing its leader key" not in guard.text()
+    guard.send({"op": "exit"})
+    assert guard.close() == 0
+
+
+def test_frozen_daemon_is_fenced_then_its_key_released(scratch: Path, server: FakeServer,
+                                                       frozen_daemon: int) -> None:
+    guard = GuardProc(scratch, server.data_dir, margin=5, daemon_pid=frozen_daemon)
+    guard.beat(age=14.5)
+    assert wait(lambda: "is frozen: releasing its leader key now" in guard.text())
+    assert not server.alive()  # stopped first: the key goes only once PostgreSQL is down
+    assert guard.text().index("stalled while leader") < guard.text().index("releasing its leader key")
+    guard.send({"op": "exit"})
+    assert guard.close() == 0
+
+
+def test_stopped_process_state_is_read_from_proc(frozen_daemon: int) -> None:
+    assert _is_stopped(frozen_daemon)
+    assert not _is_stopped(os.getpid())
+    assert not _is_stopped(2**22 + 12345)  # no such process
+
+
 def test_clean_exit_leaves_the_server_alone(scratch: Path, server: FakeServer) -> None:
     guard = GuardProc(scratch, server.data_dir)
     guard.beat(age=0)
@@ -167,3 +209,14 @@ def test_server_of_another_data_dir_is_not_touched(scratch: Path, server: FakeSe
     guard.beat(age=0)
     assert guard.close() == 0
     assert server.alive()
+
+
+def test_release_helper_dismissed_without_a_state_line_does_nothing(scratch: Path) -> None:
+    """The native guard starts the helper early and closes its pipe after the config line when
+    there is nothing to release: it must exit at once, quietly, without touching etcd."""
+    log = scratch / "helper.log"
+    config = {"op": "config", "name": "n1", "leader_key": "/service/x/leader", "etcd": {"hosts": ["127.0.0.1:9"]}}
+    res = subprocess.run([sys.executable, "-m", "hatui.daemon.fence", "--release", "--daemon-pid", str(os.getpid()),
+                          "--log-file", str(log)], input=json.dumps(config) + "\n", text=True, timeout=60)
+    assert res.returncode == 0
+    assert log.read_text() == ""

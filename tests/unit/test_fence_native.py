@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_fence import FakeServer, GuardProc, scratch, server, wait  # noqa: F401 - fixtures
+from test_fence import FakeServer, GuardProc, frozen_daemon, scratch, server, wait  # noqa: F401 - fixtures
 
 from hatui.daemon.fence_native import guard_binary
 
@@ -21,12 +21,13 @@ pytestmark = pytest.mark.skipif(BINARY is None, reason="no C compiler: the daemo
 
 class NativeGuard(GuardProc):
     def __init__(self, base: Path, data_dir: Path, margin: int = 5, watchdog: str | None = None,
-                 python: str | None = None) -> None:
+                 python: str | None = None, daemon_pid: int | None = None) -> None:
         self.log = base / "guard.log"
         extra = ["--python", python] if python else []
-        self.proc = subprocess.Popen(["hatui.daemon.fence", "--daemon-pid", str(os.getpid()), "--log-file",
+        daemon_pid = daemon_pid or os.getpid()
+        self.proc = subprocess.Popen(["hatui.daemon.fence", "--daemon-pid", str(daemon_pid), "--log-file",
                                       str(self.log), *extra], executable=BINARY, stdin=subprocess.PIPE)
-        self.send({"op": "config", "daemon_pid": os.getpid(), "name": "n1", "data_dir": str(data_dir),
+        self.send({"op": "config", "daemon_pid": daemon_pid, "name": "n1", "data_dir": str(data_dir),
                    "safety_margin": margin, "leader_key": "/service/x/leader",
                    "etcd": {"hosts": [], "password": 'p"w\\d", "data_dir": "/elsewhere'},
                    "watchdog": {"device": watchdog, "mode": "automatic"} if watchdog else None})
@@ -134,5 +135,54 @@ def test_release_helper_gets_the_exact_lease_after_a_death(scratch: Path, server
     assert not server.alive()
     config, state = (json.loads(line) for line in got.read_text().splitlines())
     assert config["op"] == "config" and config["leader_key"] == "/service/x/leader"
-    assert state == {"op": "release", "lease": lease, "ttl": 20}
+    assert state == {"op": "release", "lease": lease, "ttl": 20, "frozen": False}
     assert "-m hatui.daemon.fence --release" in Path(f"{got}.args").read_text()
+
+
+def _recorder(base: Path) -> tuple[Path, Path]:
+    recorder, got = base / "python", base / "release-input"
+    recorder.write_text(f"#!/bin/sh\necho \"$@\" > {got}.args\ncat > {got}\n")
+    recorder.chmod(0o755)
+    return recorder, got
+
+
+def test_frozen_daemon_is_fenced_then_its_key_released(scratch: Path, server: FakeServer,  # noqa: F811
+                                                       frozen_daemon: int) -> None:  # noqa: F811
+    recorder, got = _recorder(scratch)
+    guard = NativeGuard(scratch, server.data_dir, python=str(recorder), daemon_pid=frozen_daemon)
+    guard.send({"op": "beat", "t": time.monotonic() - 14.5, "ttl": 20, "lease": 77})
+    assert wait(lambda: got.exists() and len(got.read_text().splitlines()) == 2)
+    assert not server.alive()
+    assert json.loads(got.read_text().splitlines()[1]) == {"op": "release", "lease": 77, "ttl": 20, "frozen": True}
+    assert "is frozen: releasing its leader key now" in guard.text()
+    guard.send({"op": "exit"})
+    assert guard.close() == 0
+
+
+def test_stalled_but_running_daemon_keeps_its_key(scratch: Path, server: FakeServer) -> None:  # noqa: F811
+    recorder, got = _recorder(scratch)
+    guard = NativeGuard(scratch, server.data_dir, python=str(recorder))
+    guard.send({"op": "beat", "t": time.monotonic() - 14.5, "ttl": 20, "lease": 77})
+    assert wait(lambda: "is running (slow, not frozen)" in guard.text())
+    assert not server.alive()
+    guard.send({"op": "exit"})
+    assert guard.close() == 0
+    # The helper was started (to warm up) but dismissed: its config line, never a state line.
+    assert [json.loads(line)["op"] for line in got.read_text().splitlines()] == ["config"]
+
+
+def test_helper_prewarmed_near_the_deadline_is_sent_away_by_a_beat(scratch: Path, server: FakeServer) -> None:  # noqa: F811
+    """No beat for ttl - margin - 3 s: the guard starts the release helper ahead of time; a beat
+    that comes after all sends it away, and nothing is stopped or released."""
+    recorder, got = _recorder(scratch)
+    guard = NativeGuard(scratch, server.data_dir, python=str(recorder))
+    guard.send({"op": "beat", "t": time.monotonic() - 10.0, "ttl": 20, "lease": 77})  # deadline in 5 s
+    assert wait(lambda: got.exists() and got.read_text().count("\n") == 1)  # started, config line only
+    guard.send({"op": "beat", "t": time.monotonic(), "ttl": 20, "lease": 77})
+    assert wait(lambda: Path(f"{got}.args").exists())
+    time.sleep(3.0)  # past the first deadline
+    assert server.alive()
+    assert [json.loads(line)["op"] for line in got.read_text().splitlines()] == ["config"]
+    guard.send({"op": "exit"})
+    assert guard.close() == 0
+    assert server.alive()

@@ -18,7 +18,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "hatui"
 
 ETCD_ADAPTER = {"hatui.etcd.store", "hatui.etcd.kv", "hatui.etcd.gateway"}
-MODEL = {"hatui.cluster", "hatui.config"}
+MODEL = {"hatui.cluster", "hatui.member", "hatui.config"}
 
 
 def module_name(path: Path, root: Path) -> str:
@@ -100,8 +100,13 @@ RULES = [
     ("hatui.daemon", {"hatui.app", "hatui.screens", "hatui.widgets"}, "the daemon never imports the console"),
     ("hatui.cluster", ETCD_ADAPTER | {"textual", "hatui.daemon"}, "the model knows no etcd, console or daemon"),
     ("hatui.config", ETCD_ADAPTER | {"textual", "hatui.daemon"}, "the model knows no etcd, console or daemon"),
+    ("hatui.member", ETCD_ADAPTER | {"textual", "hatui.daemon"}, "the model knows no etcd, console or daemon"),
     ("hatui.widgets", ETCD_ADAPTER, "a widget renders the model; it never talks to etcd"),
-    ("hatui.widgets", {"hatui.app", "hatui.screens"}, "a widget is reusable: it knows no app or screen"),
+    ("hatui.widgets", {"hatui.app", "hatui.screens", "hatui.console"},
+     "a widget is reusable: it knows no app or screen"),
+    ("hatui.screens", {"hatui.console"}, "a screen reaches the app only through screens/console_app.ConsoleApp"),
+    ("hatui.console", {"hatui.app", "hatui.cli", "hatui.daemon"},
+     "the app's parts are inherited by hatui.app: they never import it, the CLI or the daemon"),
     ("hatui.etcd", {"hatui.daemon", "hatui.cli", "hatui.app", "hatui.screens", "hatui.widgets", "textual"},
      "the etcd adapter serves the daemon, the CLI and the console, and knows none of them"),
     ("hatui.daemon", {"hatui.cli"}, "the daemon runs without the CLI (the CLI starts it, not the reverse)"),
