@@ -172,3 +172,19 @@ def test_an_unknown_ca_is_one_clear_error(tls_etcd: TlsEtcd, tmp_path: Path) -> 
             next(iter(etcd.watch_prefix("/service/", 1)))
     finally:
         etcd.close()
+
+
+def test_https_requests_share_one_connection_and_a_reconnect_resumes_the_tls_session(tls_etcd: TlsEtcd) -> None:
+    etcd = EtcdGateway([tls_etcd.client_url], ca_cert=str(tls_etcd.ca))
+    try:
+        for i in range(10):
+            etcd.put("/service/tls/config", str(i))
+            assert etcd.get("/service/tls/config")[0] == str(i).encode()
+        assert etcd.connections_opened == 1  # one TLS handshake for 20 requests
+        etcd._drop_idle()  # as after a failure: the next call connects again
+        assert etcd.get("/service/tls/config")[0] == b"9"
+        assert etcd.connections_opened == 2
+        (conn,) = etcd._idle[0]
+        assert conn.sock.session_reused  # the second handshake resumed the first one's session
+    finally:
+        etcd.close()
