@@ -8,6 +8,7 @@ A part of `loop.Daemon` (a mixin: the methods run on the daemon object, with its
 from __future__ import annotations
 
 import logging
+import os
 from datetime import datetime, timezone
 from typing import Any
 
@@ -56,6 +57,12 @@ class Observer:
         cd = pg.controldata()
         cluster_state = cd.get("Database cluster state", "")
         role = "replica" if "recovery" in cluster_state else "primary"
+        if role == "primary" and os.path.exists(os.path.join(pg.data_dir, "backup_label")):
+            # A base backup whose recovery never began (its first start failed: a port taken by
+            # another process...). Its pg_control says "in production", copied from the primary,
+            # but it is a standby's data: single-user crash recovery would end its recovery with a
+            # checkpoint ahead of the leader, and it could never stream. It starts as a replica.
+            role = "replica"
         crashed = cluster_state not in ("shut down", "shut down in recovery")
         tl = _int(cd.get("Latest checkpoint's TimeLineID"))
         lsn = parse_lsn(cd.get("Latest checkpoint location"))

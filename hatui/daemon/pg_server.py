@@ -43,7 +43,7 @@ class PostgresBase:
         parameters: Mapping[str, Any] | None = None,
         pg_hba: list[str] | None = None,
         superuser: tuple[str, str | None] = ("postgres", None),
-        replication: tuple[str, str] = ("replicator", "rep-pass"),
+        replication: tuple[str, str | None] = ("replicator", None),  # no well-known default password
         rewind: tuple[str, str] | None = None,
         os_user: str | None = None,
         socket_dir: str | os.PathLike | None = None,

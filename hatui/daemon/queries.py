@@ -120,7 +120,8 @@ SELECT pg_is_in_recovery(),
        pg_last_xact_replay_timestamp(),
        current_setting('server_version_num')::int,
        pg_postmaster_start_time(),
-       (pg_control_system()).system_identifier::text
+       (pg_control_system()).system_identifier::text,
+       current_setting('restore_command')
 """
 
 _RECEIVER_SQL = "SELECT status, received_tli, sender_host, sender_port FROM pg_stat_wal_receiver"
@@ -212,7 +213,7 @@ def replica_timeline(seen: tuple[str | None, int] | None,
 
 def _query_state(conn: psycopg.Connection) -> PgState:
     (in_recovery, wal_tli, ckpt_tli, flush, receive, replay, paused, replay_ts,
-     version, started, sysid) = conn.execute(_STATE_SQL).fetchone()
+     version, started, sysid, restore_command) = conn.execute(_STATE_SQL).fetchone()
     st = PgState(
         running=True, accepting_connections=True, in_recovery=in_recovery, checkpoint_timeline=ckpt_tli,
         receive_lsn=receive, replay_lsn=replay, replay_paused=bool(paused),
@@ -229,7 +230,11 @@ def _query_state(conn: psycopg.Connection) -> PgState:
         # has flushed is newer. Take the later of the two.
         st.timeline = max(ckpt_tli or 0, st.received_timeline or 0) or None
         st.wal_position = max((x for x in (receive, replay) if x is not None), default=None)
-        st.replication_state = "streaming" if status == "streaming" else "in archive recovery"
+        # As Patroni (replication_state_from_parameters): "in archive recovery" only when there is
+        # an archive to recover from; a standby neither streaming nor restoring says nothing, and
+        # `list` shows it "running", as the REST API's live answer (api_pgstatus.py) does.
+        st.replication_state = ("streaming" if status == "streaming"
+                                else "in archive recovery" if restore_command else None)
     else:
         st.timeline = wal_tli
         st.wal_position = flush

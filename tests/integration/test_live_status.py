@@ -94,8 +94,11 @@ def test_positions_are_read_from_postgresql_when_asked(cluster: LocalCluster) ->
     lsn = _move_wal(leader)
     assert lsn > before + 16 * MB  # two segments: the loop's last view is at least that far behind
 
-    # The leader: its location right after the insert, not the one of its last loop.
-    status = leader.patroni()
+    # The leader: its location right after the insert, not the one of its last loop. Its
+    # replication list is live too: wait until its WAL sender shows (seen missing once for a
+    # replica that said it streamed a moment before, on a machine with load 10).
+    status = cluster.wait_for(lambda: (lambda s: s if s.get("replication") else None)(leader.patroni()), 30,
+                              f"{leader.name} listing its WAL sender")
     assert status["role"] == "primary" and status["state"] == "running"
     assert status["xlog"]["location"] >= lsn, status
     assert [r["application_name"] for r in status["replication"]] == [replica.name], status
@@ -157,7 +160,9 @@ def test_postgresql_stopped_answers_state_and_role_only(cluster: LocalCluster) -
 
     # Resumed, the daemon starts it again; the API's broken session is replaced on the next request.
     assert _patch(leader, {"pause": None})[0] == 200
-    cluster.wait_for(lambda: replica.patroni().get("xlog"), 120, f"{replica.name} answering with positions again")
+    # The server answers queries a moment before the loop has seen it start ("starting" until then).
+    cluster.wait_for(lambda: (lambda s: s.get("xlog") and s.get("state") == "running")(replica.patroni()), 120,
+                     f"{replica.name} running and answering with positions again")
     status = replica.patroni()
     assert status["state"] == "running" and status["xlog"]["replayed_location"] > 0, status
     assert len(_restapi_sessions(replica)) == 1
@@ -186,3 +191,44 @@ def test_a_terminated_session_is_replaced_by_the_next_request(cluster: LocalClus
     status = replica.patroni()  # the kept session is dead: a new one, in this same request
     assert status["state"] == "running" and status["xlog"]["replayed_location"] > 0, status
     assert len(_restapi_sessions(replica)) == 1
+
+
+def test_a_standby_neither_streaming_nor_restoring_says_no_replication_state(cluster: LocalCluster) -> None:
+    """Patroni's rule (replication_state_from_parameters): "in archive recovery" only when the standby
+    has a restore_command. These have none, so with the leader's server stopped the replica says
+    nothing, in its member key (the loop) as in GET /patroni (live), and `list` shows it running."""
+    import json
+
+    leader, replica = _leader(cluster), _replica(cluster)
+    key = f"/service/batman/members/{replica.name}"
+    assert _patch(leader, {"pause": True})[0] == 200
+    cluster.wait_for(lambda: replica.patroni().get("pause") is True, 60, f"{replica.name} to see the pause")
+    pid = leader.postmaster_pid()
+    assert pid
+    os.kill(pid, signal.SIGINT)  # fast shutdown of the leader's server, started by this test's cluster
+    try:
+        cluster.wait_for(lambda: leader.postmaster_pid() is None, 60, f"{leader.name}'s PostgreSQL to stop")
+        cluster.wait_for(lambda: "replication_state" not in replica.patroni(), 60,
+                         f"{replica.name}'s REST answer to drop replication_state")
+        member = cluster.wait_for(
+            lambda: (lambda d: d if d and "replication_state" not in d else None)(
+                json.loads(cluster.etcd_get(key) or "null")), 60,
+            f"{replica.name}'s member key to drop replication_state")
+        assert member["state"] == "running" and member["role"] == "replica", member
+        assert replica.patroni()["state"] == "running"
+    finally:
+        assert _patch(leader, {"pause": None})[0] == 200
+    # Resumed with no leader key and the old leader's server down: the replica takes over (as
+    # Patroni's would) and the old leader rejoins as its replica. Wait for that settled state.
+    # (Asked of PostgreSQL itself: a daemon's /cluster answer may still name the old leader.)
+    def settled() -> LocalNode | None:
+        writable = [n for n in cluster.nodes if n.is_writable()]
+        if len(writable) != 1:
+            return None
+        other = next(n for n in cluster.nodes if n is not writable[0])
+        return other if other.is_streaming() else None
+    follower = cluster.wait_for(settled, 180, "one writable node and the other streaming")
+    cluster.wait_for(
+        lambda: (lambda d: d if d and d.get("replication_state") == "streaming" else None)(
+            json.loads(cluster.etcd_get(f"/service/batman/members/{follower.name}") or "null")), 60,
+        f"{follower.name}'s member key: streaming")

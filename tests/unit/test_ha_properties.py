@@ -441,7 +441,10 @@ def test_nofailover_or_lagging_nodes_never_take_over() -> None:
     # proves nothing, so the share reaching each one is checked after the run.
     reached: Counter[str] = Counter()
 
-    @PROPS
+    # Derandomized: the share reaching each rule varies with the draw (7-21 % for the tag rule over
+    # a dozen random runs, once 4.3 % under the 5 % floor: a flaky test). A fixed seed makes the
+    # share a property of the strategies, which is what the floors are there to watch.
+    @settings(PROPS, derandomize=True)
     @given(st.one_of(cases(), takeover_cases()))
     @example(PRIORITY_ZERO_PRIMARY)
     @example(NOFAILOVER_CANDIDATE)
@@ -476,7 +479,7 @@ def test_nofailover_or_lagging_nodes_never_take_over() -> None:
             assert lag is not None and lag <= limit, (d, obs)
 
     check()
-    # Measured over runs of 302 cases: 12-23 % reach the tag rule, 6-16 % the lag rule (before
+    # Measured over random runs of 302 cases: 7-21 % reach the tag rule, 6-16 % the lag rule (before
     # takeover_cases: the lag rule in none at 300 examples). The floors leave room for the random
     # draw and still fail loudly if a change to the strategies starves a rule again.
     assert reached["tags"] >= 0.05 * reached["case"], reached
