@@ -16,7 +16,7 @@ import time
 import urllib.request
 
 import pytest
-from faultkit import FAST, finish, is_writable, log_has, start_load
+from faultkit import FAST, finish, is_writable, log_has, start_load, sync_key
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -51,6 +51,10 @@ def test_frozen_leader_daemon_gives_the_key_away_once_fenced(fault_cluster) -> N
     old = cluster.node(cluster.leader())
     new = next(n for n in cluster.nodes if n is not old)
     assert old.daemon is not None
+    # Synchronous mode lets the standby take over only once /sync names it (seen: frozen 0.3 s
+    # after the leader had set synchronous_standby_names, nobody could be promoted, rightly).
+    cluster.wait_for(lambda: sync_key(cluster).get("leader") == old.name
+                     and sync_key(cluster).get("sync_standby") == new.name, 120, f"/sync naming {new.name}")
     lease = _leader_lease(cluster)
     assert lease and _lease_ttl(cluster, lease) > 0
     t0 = time.monotonic()
