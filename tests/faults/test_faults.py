@@ -357,16 +357,26 @@ def _freeze_node(node) -> list[int]:
     child forked just before the postmaster stopped."""
     essential = {node.daemon.pid, node.postmaster_pid()}
     stopped: list[int] = []
-    for _ in range(2):
-        for pid in _node_pids(node):
-            if pid in stopped:
-                continue
+    try:
+        for _ in range(2):
+            for pid in _node_pids(node):
+                if pid in stopped:
+                    continue
+                try:
+                    os.kill(pid, signal.SIGSTOP)
+                except ProcessLookupError:
+                    assert pid not in essential, f"process {pid} of {node.name} vanished"
+                    continue
+                stopped.append(pid)
+    except BaseException:
+        # Never leave a stopped process behind: stopped backends cannot notice their postmaster's
+        # end, and would outlive the test (seen after the failure this helper was written for).
+        for pid in stopped:
             try:
-                os.kill(pid, signal.SIGSTOP)
+                os.kill(pid, signal.SIGCONT)
             except ProcessLookupError:
-                assert pid not in essential, f"process {pid} of {node.name} vanished"
-                continue
-            stopped.append(pid)
+                pass
+        raise
     return stopped
 
 
