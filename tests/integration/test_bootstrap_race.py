@@ -46,6 +46,10 @@ def test_the_member_that_loses_the_bootstrap_race_says_so(monkeypatch, tmp_path)
         winner = cluster.node(cluster.leader())
         loser = next(n for n in cluster.nodes if n is not winner)
         cluster.wait_for(loser.is_streaming, 120, f"{loser.name} streaming from {winner.name}")
+        # The REST API reads PostgreSQL live, so it can say "streaming" a moment before the daemon's
+        # loop logs the clone's outcome: wait for that line rather than read the log too early.
+        cluster.wait_for(lambda: "bootstrapped from leader" in loser.log_path.read_text(), 30,
+                         f"{loser.name} logging how it bootstrapped")
         won, lost = winner.log_path.read_text(), loser.log_path.read_text()
         assert "initialized a new cluster" in won
         assert "failed to acquire initialize lock" in lost
