@@ -93,7 +93,7 @@ def lab_factory(request: pytest.FixtureRequest) -> Iterator:
     for topo, cluster, base in made:
         try:
             if cluster is not None:
-                if rep is not None and rep.failed:
+                if rep is not None and (rep.failed or os.environ.get("HATUI_KEEP_HOST_LOGS")):
                     kept = out_dir() / f"{request.node.name}-logs"
                     shutil.copytree(base / "logs", kept, dirs_exist_ok=True)
                     print(f"logs of the failed scenario kept in {kept}")
