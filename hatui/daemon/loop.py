@@ -227,7 +227,7 @@ class Daemon(LoopEtcd, Observer, CloneActions, RejoinActions, LeaderActions, Res
             decision = standby_cluster.decide(obs)  # ha.decide, rewritten in a standby cluster
             if decision.has("probe_peers") and cluster is not None:
                 peers = probe_members(cluster, self.name)
-                obs = replace(obs, cluster=cluster, peers=peers)
+                obs = replace(obs, cluster=cluster, peers=peers, pg=self._position_after_probe(obs.pg))
                 decision = standby_cluster.decide(obs)
             completed = self._execute(decision, cluster)
             self.narrator.after_cycle(self, decision, obs, cluster, completed)

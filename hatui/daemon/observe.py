@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -35,6 +36,19 @@ class Observer:
             start_failed=self.start_failed,
             standby_cluster=standby_cluster.config_of(self.dynamic) is not None,
         )
+
+    def _position_after_probe(self, pg: LocalPostgres) -> LocalPostgres:
+        """A running primary's WAL position, read again once its peers have answered.
+
+        The leader race compares our position with the peers'. Ours was read at the start of the
+        cycle, theirs over their REST APIs afterwards; under writes a streaming replica had by then
+        received more than our old reading, and a primary that had only lost its leader key
+        (deleted, or expired while failsafe kept it up) demoted itself to a replica that seemed
+        ahead. A replica cannot hold WAL its primary has not flushed: read ours after theirs."""
+        if not (pg.running and pg.role == "primary"):
+            return pg
+        position = queries.primary_flush_position(self.pg)
+        return replace(pg, wal_position=position) if position is not None else pg
 
     def _observe_postgres(self) -> LocalPostgres:
         pg = self.pg

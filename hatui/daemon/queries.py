@@ -251,6 +251,19 @@ def settings(conn: Any, names: Iterable[str]) -> dict[str, str | None]:
     return dict(rows)
 
 
+_FLUSH_SQL = ("SELECT CASE WHEN pg_is_in_recovery() THEN NULL "
+              "ELSE pg_wal_lsn_diff(pg_current_wal_flush_lsn(), '0/0')::bigint END")
+
+
+def primary_flush_position(pg: Any) -> int | None:
+    """A primary's WAL flush position now (None on a standby or when the server does not answer)."""
+    try:
+        rows = execute(pg, _FLUSH_SQL)
+    except PostgresError:
+        return None
+    return rows[0][0] if rows else None
+
+
 def checkpoint(pg: Any) -> None:
     """CHECKPOINT (a restartpoint on a standby)."""
     execute(pg, "CHECKPOINT")

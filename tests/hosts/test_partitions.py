@@ -129,6 +129,10 @@ def test_leader_cut_from_etcd_not_replicas(request, lab_factory, failsafe) -> No
     assert lab.cluster.node(old).patroni().get("failsafe_mode_is_active") is True
     outcome = run.finish()
     assert outcome.leader_changes == 0 and outcome.failover_s is None
+    # Healed, it took its lapsed key back as the primary it still was: it never stopped to
+    # demote (it once did, judging a replica ahead from a WAL position read before the replicas').
+    assert lab.cluster.node(old).log_count("event demote") == 0
+    assert lab.cluster.node(old).log_count("event lock_retaken") == 1
 
 
 def _leader_key(lab):
