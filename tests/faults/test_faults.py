@@ -93,7 +93,10 @@ def test_kill9_leader_postgres_only(fault_cluster) -> None:
     leader = finish(cluster, writer, monitor)
     assert leader is old
     assert patroni(old).get("timeline") == timeline
-    assert log_has(old, "starting primary after failure")
+    # The decision is logged when the start action returns: pg_ctl start -w notices the server is
+    # ready only at its next poll, so the server (and all finish() waits on) can be ahead of the log.
+    cluster.wait_for(lambda: log_has(old, "starting primary after failure"), 30,
+                     f"{old.name}'s log saying why it started")
 
 
 @pytest.mark.slow

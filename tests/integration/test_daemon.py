@@ -81,7 +81,10 @@ def test_leader_crash_promotes_a_replica_and_records_history(make_cluster) -> No
                                "a history line")
     assert history[-1][0] == 1 and history[-1][4] == "postgresql1"
     cluster.wait_for(lambda: new.patroni().get("timeline") == 2, 10, "timeline 2 in /patroni")
-    assert "promoted self to leader by acquiring session lock" in new.log_path.read_text()
+    # The decision is logged once the promote action returns (after its CHECKPOINT and the history
+    # write), so PostgreSQL, the REST API and even the history key can be ahead of the log: wait.
+    cluster.wait_for(lambda: "promoted self to leader by acquiring session lock" in new.log_path.read_text(), 30,
+                     "postgresql1's log saying why it leads")
 
 
 def test_daemon_kill_split_brain_write_is_rewound_away(make_cluster) -> None:

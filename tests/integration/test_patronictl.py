@@ -119,6 +119,24 @@ def member_key(cluster: LocalCluster, name: str) -> dict:
     return json.loads(base64.b64decode(kvs[0]["value"])) if kvs else {}
 
 
+def history_key(cluster: LocalCluster) -> list:
+    return json.loads(cluster.etcd_get(f"/service/{cluster.scope}/history") or "[]")
+
+
+def keys_published(cluster: LocalCluster, leader: LocalNode, replica: LocalNode, timeout: float = 60) -> None:
+    """Wait for the member keys to say what healthy() saw through the REST API: both running on
+    the leader's timeline, the replica streaming. `list` shows the member keys, which each daemon
+    writes once per loop; the REST API reads PostgreSQL live and can be a loop ahead of them."""
+    def check() -> bool:
+        lead, rep = member_key(cluster, leader.name), member_key(cluster, replica.name)
+        timeline = patroni(leader).get("timeline")
+        return (lead.get("state") == "running" and rep.get("state") == "running"
+                and rep.get("replication_state") == "streaming"
+                and timeline is not None and lead.get("timeline") == rep.get("timeline") == timeline)
+    cluster.wait_for(check, timeout, f"the member keys of {leader.name} and {replica.name} saying running, "
+                     "streaming, on the leader's timeline", interval=0.3)
+
+
 @pytest.fixture(scope="module")
 def cluster(request: pytest.FixtureRequest, patronictl_exe: Path) -> Iterator[LocalCluster]:
     base = make_tempdir("hatui-patronictl-")
@@ -166,6 +184,7 @@ def ctl(cluster: LocalCluster, patronictl_exe: Path):
 
 def test_list_with_dcs_url(cluster: LocalCluster, ctl) -> None:
     leader, replica = healthy(cluster)
+    keys_published(cluster, leader, replica)
     res = ctl("-d", f"etcd3://{cluster.etcd_endpoint}", "list", "batman", config_file=False)
     assert res.returncode == 0, res.stderr
     sysid = patroni(leader)["database_system_identifier"]
@@ -187,6 +206,7 @@ def test_list_with_dcs_url(cluster: LocalCluster, ctl) -> None:
 
 def test_switchover_force_with_candidate(cluster: LocalCluster, ctl) -> None:
     leader, replica = healthy(cluster)
+    lines_before = len(history_key(cluster))
     res = ctl("switchover", "batman", "--leader", leader.name, "--candidate", replica.name, "--force")
     assert res.returncode == 0, res.stdout + res.stderr
     assert f'Successfully switched over to "{replica.name}"' in res.stdout
@@ -195,6 +215,9 @@ def test_switchover_force_with_candidate(cluster: LocalCluster, ctl) -> None:
     res = ctl("list", "batman", "-f", "json")
     members = {m["Member"]: m for m in json.loads(res.stdout)}
     assert members[replica.name]["Role"] == "Leader" and members[leader.name]["Role"] == "Replica"
+    # The new leader writes the history key at the end of its promotion (after a CHECKPOINT), or
+    # in that loop's bookkeeping: PostgreSQL, and so healthy(), can say "primary" before it.
+    cluster.wait_for(lambda: len(history_key(cluster)) > lines_before, 30, "the switchover's history line")
     res = ctl("history", "batman", "-f", "json")
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)[-1]["New Leader"] == replica.name
@@ -285,7 +308,12 @@ def test_list_unchanged_by_decisions_and_events(cluster: LocalCluster, ctl) -> N
     from hatui.etcd.kv import EtcdHttp
 
     leader, replica = healthy(cluster)
-    assert member_key(cluster, replica.name)["decision"]["leader"] == leader.name
+    # healthy() asks the REST API, which reads PostgreSQL live; the member keys (their decision,
+    # the state `list` shows) are written once per loop and may still be one behind (the replica
+    # was re-cloned by the test before).
+    cluster.wait_for(lambda: (member_key(cluster, replica.name).get("decision") or {}).get("leader") == leader.name, 60,
+                     f"{replica.name}'s member key: a decision naming {leader.name} the leader")
+    keys_published(cluster, leader, replica)
     etcd = EtcdHttp([cluster.etcd_endpoint])
     try:
         assert etcd.read_cluster("/service", "batman").events  # earlier tests switched over and paused

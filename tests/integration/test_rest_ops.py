@@ -188,8 +188,12 @@ def test_work_mem_patch_reaches_both_nodes_without_restart(cluster: LocalCluster
         st = patroni(node)
         assert st["postmaster_start_time"] == started[node.name], f"{node.name} was restarted"
         assert not st.get("pending_restart")
-        log = node.log_path.read_text()
-        assert "Changed work_mem from '4MB' to '8MB'" in log and "server signaled" in log
+        # "server signaled" is logged once pg_ctl reload has returned, and the server may already
+        # run with the new value by then: wait for the line rather than read the log too early.
+        def logged(n: LocalNode = node) -> bool:
+            log = n.log_path.read_text()
+            return "Changed work_mem from '4MB' to '8MB'" in log and "server signaled" in log
+        cluster.wait_for(logged, 10, f"{node.name}'s log saying it changed work_mem and signaled the server")
     stored, _ = etcd_get(cluster, "/service/batman/config")
     assert json.loads(stored)["postgresql"]["parameters"]["work_mem"] == "8MB"
 
@@ -374,7 +378,10 @@ def test_switchover_under_writes_loses_no_committed_row(cluster: LocalCluster) -
     new_leader, old_leader = healthy(cluster)
     assert (new_leader.name, old_leader.name) == (replica.name, leader.name)
     assert patroni(old_leader)["role"] == "replica"
-    assert "switchover: demoting myself" in leader.log_path.read_text()
+    # The old leader logs its decision when the switchover action returns, and that action ends
+    # by starting it as a replica: it can stream (what healthy() asks its REST API) a moment before.
+    cluster.wait_for(lambda: "switchover: demoting myself" in leader.log_path.read_text(), 30,
+                     f"{leader.name}'s log saying why it demoted")
     top = max(writer.acked)
     cluster.wait_for(lambda: sql_value(old_leader, f"SELECT count(*) FROM load WHERE id = {top}") == 1, 30,
                      "the last row on the old leader")

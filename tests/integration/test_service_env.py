@@ -55,8 +55,14 @@ def test_daemon_from_variables_alone_joins_the_cluster(request: pytest.FixtureRe
         status = node.patroni()
         assert status["role"] == "replica" and status["patroni"]["scope"] == "batman"
         assert status.get("tags", {}).get("nofailover") is True
-        members = {m["name"]: m for m in cluster.nodes[0].rest("/cluster")[1]["members"]}
-        assert members["postgresql1"]["api_url"] == f"http://127.0.0.1:{node.api_port}/patroni"
+        # /cluster is postgresql0's view of etcd, read once per loop, while is_streaming asked
+        # postgresql1's PostgreSQL live: the new member may not be in that view yet.
+        def listed() -> dict | None:
+            status, body = cluster.nodes[0].rest("/cluster")
+            members = body.get("members", []) if status == 200 and isinstance(body, dict) else []
+            return next((m for m in members if m.get("name") == "postgresql1"), None)
+        member = cluster.wait_for(listed, 30, "postgresql1 in postgresql0's /cluster")
+        assert member["api_url"] == f"http://127.0.0.1:{node.api_port}/patroni"
         # The variables were consumed: the daemon's children (its PostgreSQL) do not inherit the passwords.
         assert b"PATRONI_" not in process_environ(node.postmaster_pid())
         assert b"zalando" not in process_environ(node.postmaster_pid())
