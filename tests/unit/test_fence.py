@@ -24,13 +24,36 @@ import pytest
 from hatui.daemon.fence import Guard, _is_stopped
 
 
+def _default_stop_signals() -> None:
+    """In the fake postmaster, before exec: SIGINT and SIGQUIT back to their default (terminate).
+
+    A real postmaster installs its own handlers for both (fast and immediate shutdown), whatever
+    it inherited. /bin/sleep installs none and keeps an inherited SIG_IGN: a shell starts a
+    background job (`./run.sh test ... &`, a job runner) with SIGINT and SIGQUIT ignored, pytest
+    and this fake server inherit that, and the guard's fast and immediate shutdowns then did
+    nothing: it got through only by SIGKILL after 12.5 s (stall) or 20 s (death), past every wait."""
+    for sig in (signal.SIGINT, signal.SIGQUIT):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def spawn_postmaster(binary: Path, data_dir: Path) -> subprocess.Popen:
+    return subprocess.Popen([str(binary), "600"], cwd=data_dir, preexec_fn=_default_stop_signals)
+
+
+def ignored_signals(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigIgn:"):
+            return int(line.split()[1], 16)
+    raise AssertionError(f"no SigIgn line for pid {pid}")
+
+
 class FakeServer:
     def __init__(self, base: Path) -> None:
         self.data_dir = base / "data"
         self.data_dir.mkdir()
         binary = base / "postgres"
         shutil.copy("/bin/sleep", binary)
-        self.proc = subprocess.Popen([str(binary), "600"], cwd=self.data_dir)
+        self.proc = spawn_postmaster(binary, self.data_dir)
         (self.data_dir / "postmaster.pid").write_text(f"{self.proc.pid}\n{self.data_dir}\n")
         self.wait_named()
 
@@ -53,15 +76,24 @@ class FakeServer:
         self.proc.wait()
 
 
+_guards: list[subprocess.Popen] = []
+
+
 class GuardProc:
     def __init__(self, base: Path, data_dir: Path, margin: int = 5, daemon_pid: int | None = None) -> None:
         self.log = base / "guard.log"
         daemon_pid = daemon_pid or os.getpid()
         self.proc = subprocess.Popen([sys.executable, "-m", "hatui.daemon.fence", "--daemon-pid", str(daemon_pid),
                                       "--log-file", str(self.log)], stdin=subprocess.PIPE)
+        self.track()
         self.send({"op": "config", "daemon_pid": daemon_pid, "name": "n1", "data_dir": str(data_dir),
                    "safety_margin": margin, "leader_key": "/service/x/leader", "etcd": {"hosts": []},
                    "watchdog": None})
+
+    def track(self) -> None:
+        """Killed by the scratch fixture if a test fails before close(): a guard left running would
+        act and log (on stderr, its log dir gone) in the middle of the next tests."""
+        _guards.append(self.proc)
 
     def send(self, message: dict) -> None:
         assert self.proc.stdin is not None
@@ -86,6 +118,11 @@ def scratch() -> Iterator[Path]:
     try:
         yield d
     finally:
+        while _guards:
+            proc = _guards.pop()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
         shutil.rmtree(d, ignore_errors=True)
 
 
@@ -158,6 +195,26 @@ def test_frozen_daemon_is_fenced_then_its_key_released(scratch: Path, server: Fa
     assert guard.text().index("stalled while leader") < guard.text().index("releasing its leader key")
     guard.send({"op": "exit"})
     assert guard.close() == 0
+
+
+def test_fake_postmaster_obeys_shutdown_signals_its_parent_ignores(scratch: Path) -> None:
+    """Like a real postmaster, the fake one stops on SIGINT and SIGQUIT even when pytest was
+    started as a background job (SIGINT and SIGQUIT ignored, inherited through exec)."""
+    saved = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGQUIT)}
+    try:
+        server = FakeServer(scratch)
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+    try:
+        ignored = ignored_signals(server.proc.pid)
+        for sig in (signal.SIGINT, signal.SIGQUIT):
+            assert not ignored & 1 << (sig - 1), f"the fake postmaster ignores {sig.name}"
+        os.kill(server.proc.pid, signal.SIGINT)
+        assert wait(lambda: not server.alive())
+        assert server.proc.returncode == -signal.SIGINT
+    finally:
+        server.stop()
 
 
 def test_stopped_process_state_is_read_from_proc(frozen_daemon: int) -> None:

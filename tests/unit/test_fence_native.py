@@ -11,7 +11,15 @@ import time
 from pathlib import Path
 
 import pytest
-from test_fence import FakeServer, GuardProc, frozen_daemon, scratch, server, wait  # noqa: F401 - fixtures
+from test_fence import (  # noqa: F401 - fixtures
+    FakeServer,
+    GuardProc,
+    frozen_daemon,
+    scratch,
+    server,
+    spawn_postmaster,
+    wait,
+)
 
 from hatui.daemon.fence_native import guard_binary
 
@@ -27,6 +35,7 @@ class NativeGuard(GuardProc):
         daemon_pid = daemon_pid or os.getpid()
         self.proc = subprocess.Popen(["hatui.daemon.fence", "--daemon-pid", str(daemon_pid), "--log-file",
                                       str(self.log), *extra], executable=BINARY, stdin=subprocess.PIPE)
+        self.track()
         self.send({"op": "config", "daemon_pid": daemon_pid, "name": "n1", "data_dir": str(data_dir),
                    "safety_margin": margin, "leader_key": "/service/x/leader",
                    "etcd": {"hosts": [], "password": 'p"w\\d", "data_dir": "/elsewhere'},
@@ -109,7 +118,7 @@ def test_data_dir_with_escapes_is_read_as_python_wrote_it(scratch: Path) -> None
     binary = scratch / "postgres"
     binary.write_bytes(Path("/bin/sleep").read_bytes())
     binary.chmod(0o755)
-    srv.proc = subprocess.Popen([str(binary), "600"], cwd=odd)
+    srv.proc = spawn_postmaster(binary, odd)
     (odd / "postmaster.pid").write_text(f"{srv.proc.pid}\n")
     srv.wait_named()
     try:
