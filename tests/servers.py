@@ -635,6 +635,16 @@ class EtcdServer:
         return f"<EtcdServer {self.name} {self.endpoint} alive={self.alive}>"
 
 
+def reserve_ports(cluster):
+    """Give a hatui.launcher.LocalCluster ports reserved across pytest-xdist workers (free_ports):
+    its own choice could hand the same port to two workers starting at once."""
+    ports = free_ports(2 + 2 * len(cluster.nodes))
+    cluster.etcd_port, cluster.etcd_peer_port = ports[0], ports[1]
+    for i, node in enumerate(cluster.nodes):
+        node.api_port, node.pg_port = ports[2 + 2 * i], ports[3 + 2 * i]
+    return cluster
+
+
 class EtcdCluster:
     """`n` etcd members on loopback forming one cluster, each with its own dir under `base_dir`."""
 

@@ -17,20 +17,15 @@ from pathlib import Path
 import psycopg
 
 from hatui.launcher import LocalCluster, LocalNode
-from servers import free_ports
+from servers import reserve_ports
 
 FAST = {"ttl": 20, "loop_wait": 1, "retry_timeout": 3}
 PASSWORD = "zalando"
 
 
 def make_cluster(base: Path, nodes: int = 2, dcs: dict | None = None, **kw) -> LocalCluster:
-    """A LocalCluster whose ports are reserved across pytest-xdist workers (servers.free_ports)."""
-    cluster = LocalCluster(base, nodes, dcs=dict(dcs or FAST), **kw)
-    ports = free_ports(2 + 2 * nodes)
-    cluster.etcd_port, cluster.etcd_peer_port = ports[0], ports[1]
-    for i, node in enumerate(cluster.nodes):
-        node.api_port, node.pg_port = ports[2 + 2 * i], ports[3 + 2 * i]
-    return cluster
+    """A LocalCluster whose ports are reserved across pytest-xdist workers (servers.reserve_ports)."""
+    return reserve_ports(LocalCluster(base, nodes, dcs=dict(dcs or FAST), **kw))
 
 
 def connect(node: LocalNode, timeout: int = 2, **kw) -> psycopg.Connection:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import signal
 
 import pytest
-from servers import free_ports, make_tempdir, print_logs, process_state, remove_tree
+from servers import make_tempdir, print_logs, process_state, remove_tree, reserve_ports
 
 from hatui.launcher import LocalCluster
 
@@ -25,11 +25,7 @@ def test_the_member_that_loses_the_bootstrap_race_says_so(monkeypatch, tmp_path)
     points.write_text("bootstrap-race\n")
     monkeypatch.setenv("HATUI_FAULT_POINTS", str(points))
     base = make_tempdir("hatui-race-")
-    cluster = LocalCluster(base, 2, dcs=dict(FAST))
-    ports = free_ports(6)
-    cluster.etcd_port, cluster.etcd_peer_port = ports[0], ports[1]
-    for i, node in enumerate(cluster.nodes):
-        node.api_port, node.pg_port = ports[2 + 2 * i], ports[3 + 2 * i]
+    cluster = reserve_ports(LocalCluster(base, 2, dcs=dict(FAST)))
     ok = False
     try:
         cluster.write_configs()

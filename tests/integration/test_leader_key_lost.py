@@ -19,7 +19,7 @@ import threading
 
 import psycopg
 import pytest
-from servers import free_ports, keep_if_failed, make_tempdir
+from servers import keep_if_failed, make_tempdir, reserve_ports
 
 from hatui.etcd.kv import EtcdHttp
 from hatui.launcher import LocalCluster
@@ -32,11 +32,7 @@ ROUNDS = 6
 
 def test_primary_takes_its_deleted_leader_key_back_without_demoting(request) -> None:
     base = make_tempdir("hatui-key-lost-")
-    cluster = LocalCluster(base, 3, dcs=dict(DCS))
-    ports = free_ports(8)
-    cluster.etcd_port, cluster.etcd_peer_port = ports[0], ports[1]
-    for i, node in enumerate(cluster.nodes):
-        node.api_port, node.pg_port = ports[2 + 2 * i], ports[3 + 2 * i]
+    cluster = reserve_ports(LocalCluster(base, 3, dcs=dict(DCS)))
     stop = threading.Event()
     try:
         cluster.start()
