@@ -27,8 +27,12 @@ PASSWORD = "zalando"
 # retry_timeout 8 leaves room for a slow etcd request on a loaded 2-core machine.
 DCS = {"ttl": 20, "loop_wait": 2, "retry_timeout": 8}
 # etcd on real hosts: heartbeat 250 ms, election after 2.5 s without one (etcd's guidance: about
-# the round trip, and ten times that).
-ETCD_TIMING = ("--heartbeat-interval", "250", "--election-timeout", "2500")
+# the round trip, and ten times that), and pre-vote, as etcd 3.5 and later run by default. Without it
+# (3.4's default) a member cut off from its peers keeps raising its term, and when the link heals
+# it makes the healthy leader step down: the whole etcd cluster had no leader for 10 s right after
+# the heal in tests/hosts (terms 7 to 10 in a row, its log too old to win), longer than a hatui or
+# Patroni leader can go without renewing its lease, so the new primary demoted itself just after.
+ETCD_TIMING = ("--heartbeat-interval", "250", "--election-timeout", "2500", "--pre-vote")
 
 
 @dataclass
