@@ -87,11 +87,16 @@ class DaemonBackend:
     def next_run(self) -> float:
         return self.d.next_run_at  # time.monotonic() clock
 
-    def dynamic_config(self) -> tuple[dict, int] | None:
+    def _current_cluster(self) -> Cluster | None:
+        """etcd as it is now, as Patroni's API reads it; the loop's last view (a cycle old) only
+        when etcd does not answer."""
         try:
-            cluster = self.d.store.read()
+            return self.d.store.read()
         except DCSError:
-            cluster = self.d.cluster
+            return self.d.cluster
+
+    def dynamic_config(self) -> tuple[dict, int] | None:
+        cluster = self._current_cluster()
         if cluster is None or cluster.config is None:
             return None
         return dict(cluster.config.data), cluster.config.mod_revision
@@ -277,13 +282,9 @@ class DaemonBackend:
         return 202, "reload scheduled"
 
     def request_reinitialize(self, force: bool, from_leader: bool) -> tuple[int, str]:
-        # As Patroni, decide on etcd as it is now: the loop's last view can be a cycle old, and a
-        # former leader that just demoted and streams again would still answer "I am the leader"
-        # (seen after a switchover, in tests/integration/test_rest_ops.py).
-        try:
-            cluster = self.d.store.read()
-        except DCSError:
-            cluster = self.d.cluster
+        # Not the loop's last view: a former leader that just demoted and streams again would
+        # still answer "I am the leader" (seen after a switchover, in tests/integration/test_rest_ops.py).
+        cluster = self._current_cluster()
         if cluster is None or cluster.leader is None:
             return 503, "Cluster has no leader, can not reinitialize"
         if cluster.leader_name == self.d.name:
