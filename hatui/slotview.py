@@ -60,6 +60,8 @@ def slot_rows(cluster: Cluster) -> list[tuple[str, str, str, str, int | None]]:
             owner = "gone member (kept for member_slots_ttl)"
         else:
             owner = "member"
-        lag = status.optime - lsn if status.optime is not None and lsn is not None else None
+        # Never below 0: a slot cannot be ahead of the leader's WAL; a negative difference only
+        # means /status was written by a leader that read its WAL position before the slots.
+        lag = max(0, status.optime - lsn) if status.optime is not None and lsn is not None else None
         rows.append((name, kind, owner, format_lsn(lsn) if lsn is not None else "", lag))
     return rows

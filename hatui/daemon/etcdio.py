@@ -162,8 +162,12 @@ class LoopEtcd:
         if cluster is None or cluster.leader_name != self.name or self.view.role != "primary":
             return
         try:
-            optime = self.view.xlog_location
             slots, retain = self.slots.status_fields()
+            optime = self.view.xlog_location
+            if optime is not None and slots:
+                # The slots were read after our WAL position, and a replica can have confirmed WAL
+                # written in between: the WAL reaches at least every slot's position.
+                optime = max(optime, *slots.values())
             if optime is not None and cluster.status != Status(optime, slots, retain):
                 self.store.write_status(Status(optime, slots, retain))
             if cluster.initialize is None or cluster.initialize == "":

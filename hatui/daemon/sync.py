@@ -326,7 +326,15 @@ def leave(daemon: SyncHost, why: str) -> bool:
     Returns True when it marked itself (the caller clears the mark after a restart)."""
     cluster = daemon.cluster
     if (cluster is None or not daemon.dcs_ok or not daemon.dynamic.is_synchronous or cluster.is_paused
-            or daemon.view.role == "primary" or not cluster.sync.matches(daemon.name)):
+            or daemon.view.role == "primary"):
+        return False
+    try:
+        # Fresh from etcd, not the loop's view: the primary may have named us in /sync since the
+        # last cycle read it (up to a loop_wait ago), and PostgreSQL already waits for us.
+        cluster = daemon.store.read()
+    except DCSError:
+        pass  # etcd is not answering: the last view is the best we know
+    if not cluster.sync.matches(daemon.name):
         return False
     log.info("Waiting for primary to release us from synchronous standby (%s)", why)
     daemon.view.tags = {**daemon.view.tags, "nosync": True}

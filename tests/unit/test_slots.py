@@ -107,3 +107,12 @@ def test_slot_rows_for_list_and_console():
     assert slot_rows(c) == [("cdc", "logical", "permanent", "0/1388", 0),
                             ("pg1", "physical", "member pg1", "0/FA0", 1000),
                             ("pg9", "physical", "gone member (kept for member_slots_ttl)", "0/64", 4900)]
+
+
+def test_slot_rows_lag_is_never_negative():
+    # A /status whose optime was read before a replica confirmed more WAL (seen in a CI run:
+    # -16777040 bytes across a WAL switch); the slot is shown as caught up, not ahead.
+    from hatui.slotview import slot_rows
+
+    c = cluster(member("pg0"), member("pg1"), slots={"pg1": 5000 + 16_777_040})
+    assert slot_rows(c) == [("pg1", "physical", "member pg1", "0/10012D8", 0)]
