@@ -104,10 +104,15 @@ def wait_for(check, timeout: float, what: str, demo: Demo):
         if value:
             return value
         time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}\n{demo.text}{log_tails(demo)}")
+
+
+def log_tails(demo: Demo, lines: int = 30) -> str:
+    """The last lines of every node's log: the demo removes them when it stops."""
     logs = ""
     for log in sorted((demo.workdir / "logs").glob("*.log")):
-        logs += f"\n----- {log.name} -----\n" + "\n".join(log.read_text(errors="replace").splitlines()[-30:])
-    raise AssertionError(f"timed out waiting for {what}\n{demo.text}{logs}")
+        logs += f"\n----- {log.name} -----\n" + "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    return logs
 
 
 def listening(port: int) -> bool:
@@ -212,9 +217,12 @@ def test_talk_failover_splitbrain_rewind_rejoin_and_clean_stop(workdir: Path) ->
         log = (workdir / "logs" / f"{old}.log").read_text(errors="replace")
         assert "pg_rewind" in log or "rewind" in log.lower()
         # The diverged row is gone: the old primary's extra WAL was rewound away.
-        with psycopg.connect(host="127.0.0.1", port=pg[old], user="postgres", password="zalando",
-                             dbname="postgres", connect_timeout=3) as conn:
-            assert conn.execute("SELECT to_regclass('splitbrain')").fetchone()[0] is None
+        try:
+            with psycopg.connect(host="127.0.0.1", port=pg[old], user="postgres", password="zalando",
+                                 dbname="postgres", connect_timeout=3) as conn:
+                assert conn.execute("SELECT to_regclass('splitbrain')").fetchone()[0] is None
+        except psycopg.OperationalError as exc:
+            raise AssertionError(f"{old} answered streaming but refused a connection: {exc}{log_tails(demo, 80)}") from exc
         status = demo.status()
     finally:
         code = demo.stop()
