@@ -43,7 +43,8 @@ STATUS_SQL = """
 SELECT pg_is_in_recovery(),
        CASE WHEN pg_is_in_recovery() THEN NULL
             ELSE pg_wal_lsn_diff(pg_current_wal_flush_lsn(), '0/0')::bigint END,
-       CASE WHEN pg_is_in_recovery() THEN (pg_control_checkpoint()).timeline_id
+       CASE WHEN pg_is_in_recovery() THEN GREATEST((pg_control_checkpoint()).timeline_id,
+                                                   (pg_control_recovery()).min_recovery_end_timeline)
             ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END,
        pg_wal_lsn_diff(pg_last_wal_receive_lsn(), '0/0')::bigint,
        pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0')::bigint,

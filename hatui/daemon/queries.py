@@ -112,6 +112,7 @@ SELECT pg_is_in_recovery(),
        CASE WHEN pg_is_in_recovery() THEN NULL
             ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END,
        (pg_control_checkpoint()).timeline_id,
+       (pg_control_recovery()).min_recovery_end_timeline,
        CASE WHEN pg_is_in_recovery() THEN NULL
             ELSE pg_wal_lsn_diff(pg_current_wal_flush_lsn(), '0/0')::bigint END,
        pg_wal_lsn_diff(pg_last_wal_receive_lsn(), '0/0')::bigint,
@@ -212,7 +213,7 @@ def replica_timeline(seen: tuple[str | None, int] | None,
 
 
 def _query_state(conn: psycopg.Connection) -> PgState:
-    (in_recovery, wal_tli, ckpt_tli, flush, receive, replay, paused, replay_ts,
+    (in_recovery, wal_tli, ckpt_tli, min_recovery_tli, flush, receive, replay, paused, replay_ts,
      version, started, sysid, restore_command) = conn.execute(_STATE_SQL).fetchone()
     st = PgState(
         running=True, accepting_connections=True, in_recovery=in_recovery, checkpoint_timeline=ckpt_tli,
@@ -227,8 +228,12 @@ def _query_state(conn: psycopg.Connection) -> PgState:
         status = None
     if in_recovery:
         # The checkpoint timeline lags after the upstream switched timelines; what the receiver
-        # has flushed is newer. Take the later of the two.
-        st.timeline = max(ckpt_tli or 0, st.received_timeline or 0) or None
+        # has flushed is newer, and so is the minimum recovery point's timeline. That last one
+        # matters after pg_rewind: the last checkpoint is the common one on the old timeline
+        # while the replay is already past the branch point on the new one, and until the
+        # receiver streams, "timeline 1 past the branch" looked diverged and the HA core
+        # stopped the freshly rewound replica to rewind it again (tests/integration/test_demo.py).
+        st.timeline = max(ckpt_tli or 0, st.received_timeline or 0, min_recovery_tli or 0) or None
         st.wal_position = max((x for x in (receive, replay) if x is not None), default=None)
         # As Patroni (replication_state_from_parameters): "in archive recovery" only when there is
         # an archive to recover from; a standby neither streaming nor restoring says nothing, and

@@ -267,6 +267,32 @@ def test_replica_promote_divergence_and_rewind(servers):
     assert [r["application_name"] for r in queries.fetch_state(new).replicas] == ["pg0"]
 
 
+def test_a_rewound_replica_not_yet_streaming_reports_the_new_timeline(servers):
+    """Right after pg_rewind, before its WAL receiver streams, a replica's last checkpoint is the
+    common one on timeline 1 while it has replayed past the branch point on timeline 2 (the WAL
+    pg_rewind copied). Reported as "timeline 1 past the branch", it looked diverged and the HA
+    loop stopped it to rewind again. Its minimum recovery point's timeline says 2."""
+    old = servers.primary("pg0")
+    queries.execute(old, "CREATE TABLE t (id int PRIMARY KEY)")
+    new = servers.replica_of(old, "pg1")
+    assert new.promote() is True
+    queries.execute(new, "INSERT INTO t SELECT generate_series(1, 20000)")
+    queries.checkpoint(new)
+    queries.execute(old, "INSERT INTO t VALUES (0)")  # the old primary diverges
+    assert old.stop() is True
+    history = new.read_history_file(2)
+    nowhere = free_port()  # the upstream is unreachable: no receiver, no received timeline
+    ok, output = old.rewind(old.rewind_conninfo("127.0.0.1", new.port), source_name="pg1",
+                            standby=old.standby_config("127.0.0.1", nowhere))
+    assert ok, output
+    old.start()
+    state = wait_until(lambda: (s := queries.fetch_state(old)).accepting_connections and s, "the rewound node to answer")
+    assert state.role == "replica" and state.replication_state is None and state.received_timeline is None
+    assert state.checkpoint_timeline == 1 and state.wal_position > history[0][1]  # the case itself
+    assert state.timeline == 2
+    assert needs_rewind(state.timeline, state.wal_position, history) is False
+
+
 def test_clean_switchover_needs_no_rewind(servers):
     old = servers.primary("pg0")
     new = servers.replica_of(old, "pg1")
