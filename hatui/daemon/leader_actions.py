@@ -120,15 +120,14 @@ class LeaderActions:
         def received_by_sql() -> bool | None:
             """Ask the candidate's PostgreSQL itself: its REST view is only refreshed once per
             cycle, which would stretch every switchover by up to loop_wait. None: cannot ask."""
-            import psycopg
-
             addr = self._member_address(cluster, target)
             if addr is None:
                 return None
             user, password = self.rt.superuser
             try:
-                with psycopg.connect(host=addr[0], port=addr[1], user=user, password=password or None,
-                                     dbname=self.pg.database, connect_timeout=2, autocommit=True) as conn:
+                with queries.connect_other(self.rt.superuser_options, host=addr[0], port=addr[1], user=user,
+                                           password=password or None, dbname=self.pg.database,
+                                           connect_timeout=2, autocommit=True) as conn:
                     while time.monotonic() < deadline:
                         row = conn.execute("SELECT pg_last_wal_receive_lsn() - '0/0'::pg_lsn").fetchone()
                         if row and row[0] is not None and int(row[0]) >= final:

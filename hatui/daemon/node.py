@@ -242,13 +242,11 @@ class NodeRuntime:
     def checkpoint_remote(self, addr: tuple[str, int]) -> None:
         """CHECKPOINT on another node, so its pg_control shows its current timeline."""
         user, password = self.superuser
-        kwargs: dict[str, Any] = dict(host=addr[0], port=addr[1], user=user, dbname=self.postgres.database,
-                                      connect_timeout=3, autocommit=True, **self.superuser_options)
-        if password:
-            kwargs["password"] = password
-        import psycopg  # another node, maybe over TLS: psycopg, loaded only when this happens
+        from . import queries
 
-        with psycopg.connect(**kwargs) as conn:
+        with queries.connect_other(self.superuser_options, host=addr[0], port=addr[1], user=user,
+                                   password=password or None, dbname=self.postgres.database,
+                                   connect_timeout=3, autocommit=True) as conn:
             conn.execute("CHECKPOINT")
 
     def create_users(self) -> None:

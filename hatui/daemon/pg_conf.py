@@ -35,6 +35,29 @@ def make_conninfo(**params: Any) -> str:
     return " ".join(f"{k}={conninfo_value(v)}" for k, v in params.items() if v is not None)
 
 
+_PAIR = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*('(?:[^'\\]|\\.)*'|(?:[^\s'\\]|\\.)+)?")
+
+
+def parse_conninfo(conninfo: str) -> dict[str, str] | None:
+    """keyword=value conninfo back to its params, by libpq's rules (a value bare or in single quotes,
+    a backslash escaping the next character); None for what is not that form (a URI), which the
+    caller leaves to libpq. The daemon's own strings need no libpq (and its 16 MB) to be read."""
+    params: dict[str, str] = {}
+    pos, text = 0, conninfo.rstrip()
+    while pos < len(text):
+        m = _PAIR.match(text, pos)
+        if m is None or m.end() == pos:
+            return None
+        value = m.group(2) or ""
+        if value.startswith("'"):
+            value = value[1:-1]
+        params[m.group(1)] = re.sub(r"\\(.)", r"\1", value)
+        pos = m.end()
+        if pos < len(text) and not text[pos].isspace():
+            return None
+    return params
+
+
 def mask_conninfo(conninfo: str) -> str:
     """The conninfo with any password hidden, for log lines."""
     return re.sub(r"password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", "password=********", conninfo)

@@ -8,7 +8,7 @@ import logging
 import os
 from pathlib import Path
 
-from .pg_conf import BASE_CONF, StandbyConfig, make_conninfo, mask_conninfo
+from .pg_conf import BASE_CONF, StandbyConfig, make_conninfo, mask_conninfo, parse_conninfo
 from .pg_server import PostgresBase, PostgresError, _output
 
 log = logging.getLogger("hatui.postgres")
@@ -101,7 +101,10 @@ class Rewind(PostgresBase):
 
 
 def _conninfo_to_dict(conninfo: str) -> dict[str, str]:
-    import psycopg.conninfo
+    params = parse_conninfo(conninfo)
+    if params is not None:
+        return params
+    import psycopg.conninfo  # a URI: libpq reads it
 
     try:
         return dict(psycopg.conninfo.conninfo_to_dict(conninfo))

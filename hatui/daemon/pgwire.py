@@ -401,10 +401,22 @@ class _Scram:
             raise OperationalError("SCRAM: the server's signature is wrong")
 
 
+class TLSOffered(OperationalError):
+    """The server would encrypt the session (`connect(..., refuse_tls_servers=True)`): use libpq."""
+
+
+_SSL_REQUEST = struct.pack("!II", 8, 80877103)
+
+
 def connect(host: str | None = None, port: int | str = 5432, user: str = "postgres", dbname: str | None = None,
             password: str | None = None, connect_timeout: float | None = None,
-            application_name: str = "hatui", autocommit: bool = True, **_ignored: Any) -> Connection:
-    """A session, psycopg.connect's keywords; host is a unix socket dir when it starts with '/'."""
+            application_name: str = "hatui", autocommit: bool = True, refuse_tls_servers: bool = False,
+            **_ignored: Any) -> Connection:
+    """A session, psycopg.connect's keywords; host is a unix socket dir when it starts with '/'.
+
+    refuse_tls_servers: over TCP, first ask the server whether it speaks TLS (libpq's sslmode=prefer
+    does the same) and raise TLSOffered if it does, so that the caller opens the session with libpq
+    and it is encrypted as it would have been; a server that says no gets this plain session."""
     host = host or "/var/run/postgresql"
     timeout = float(connect_timeout) if connect_timeout else None
     where = f'socket "{host}/.s.PGSQL.{port}"' if host.startswith("/") else f'server at "{host}", port {port}'
@@ -422,6 +434,16 @@ def connect(host: str | None = None, port: int | str = 5432, user: str = "postgr
     except OSError as exc:
         raise OperationalError(f"connection to {where} failed: {exc.strerror or exc}") from None
     conn = Connection(sock)
+    if refuse_tls_servers and not host.startswith("/"):
+        try:
+            sock.sendall(_SSL_REQUEST)
+            answer = conn._read(1)
+        except (OSError, Error) as exc:
+            conn.close()
+            raise OperationalError(f"connection to {where} failed: {exc}") from None
+        if answer != b"N":
+            conn.close()
+            raise TLSOffered(f"the {where} offers TLS")
     try:
         conn._startup(user, password, {"user": user, "database": dbname or user,
                                         "application_name": application_name, "client_encoding": "UTF8",

@@ -77,6 +77,23 @@ def connect(pg: Postgres, dbname: str | None = None) -> psycopg.Connection:
         ) from None
 
 
+def connect_other(libpq_options: dict[str, str], **kwargs: Any) -> Any:
+    """A session to another node's PostgreSQL (psycopg.connect's keywords).
+
+    The built-in client when nothing needs libpq: no TLS (or other libpq) option is set and the
+    server does not offer TLS (asked first, as libpq's default sslmode=prefer does). Otherwise
+    psycopg, imported only then: once loaded it stays resident, about 16 MB with its libpq, and a
+    daemon that rewound or handed over the lock grew from 29 to 45 MB for one short session."""
+    if not libpq_options:
+        try:
+            return psycopg.connect(**kwargs, refuse_tls_servers=True)
+        except psycopg.TLSOffered:
+            pass
+    import psycopg as libpq  # the real one (this module's `psycopg` is the built-in client)
+
+    return libpq.connect(**kwargs, **libpq_options)
+
+
 @contextmanager
 def _session(target: Any) -> Iterator[psycopg.Connection]:
     if isinstance(target, psycopg.Connection):

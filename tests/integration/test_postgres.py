@@ -391,3 +391,34 @@ def test_postmaster_survives_sigkill_of_the_daemon(servers):
     assert pid_alive(pid) and pg.postmaster_pid() == pid
     assert pg.is_healthy()
     assert owner_uid(pid) == pg.user.uid
+
+
+def test_sessions_to_other_nodes_use_libpq_only_when_tls_is_there(servers):
+    """queries.connect_other: the built-in client for a server that does not offer TLS and no TLS
+    option set (a rewind's CHECKPOINT or a switchover's position check then costs no psycopg in
+    the daemon's memory); psycopg, encrypted as libpq's sslmode=prefer would be, for a server with
+    ssl on; psycopg with the options as given when any is set."""
+    from test_etcd_tls import make_certificates
+
+    from hatui.daemon import pgwire
+
+    kw = dict(host="127.0.0.1", user=SUPERUSER[0], password=SUPERUSER[1], dbname="postgres",
+              connect_timeout=3, autocommit=True)
+    encrypted = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+    plain = servers.primary("pg0")
+    with queries.connect_other({}, port=plain.port, **kw) as conn:
+        assert isinstance(conn, pgwire.Connection)
+        assert conn.execute(encrypted).fetchone() == (False,)
+
+    tls = servers.primary("pg1")
+    _, cert, key = make_certificates(Path(tls.data_dir).parent)
+    for path in (cert, key):
+        tls.user.chown(path)
+    tls.write_config({"ssl": "on", "ssl_cert_file": str(cert), "ssl_key_file": str(key)})
+    tls.restart()
+    with queries.connect_other({}, port=tls.port, **kw) as conn:
+        assert not isinstance(conn, pgwire.Connection)
+        assert conn.execute(encrypted).fetchone() == (True,)
+    with queries.connect_other({"sslmode": "disable"}, port=tls.port, **kw) as conn:
+        assert not isinstance(conn, pgwire.Connection)
+        assert conn.execute(encrypted).fetchone() == (False,)
