@@ -5,8 +5,9 @@ daemon's 42 MB resident, for a handful of catalog queries per HA cycle on the lo
 This module speaks the frontend/backend protocol (v3) directly: startup, trust / password / md5 /
 SCRAM-SHA-256 authentication, the simple query protocol with client-side parameter quoting, and
 text results converted by type OID (bool, integers, floats, numeric, timestamps; anything else is a
-str). No TLS: it is for the local socket (and plain TCP on loopback); sessions to other nodes, which
-may require TLS, keep using psycopg, imported only when they happen.
+str). No TLS: it serves the local socket, and sessions to other nodes only when the server does not
+offer TLS and no TLS option is set (`queries.connect_other` decides; psycopg, imported only then,
+takes the others).
 
 The API mirrors psycopg's where the daemon uses it (`connect(**kwargs)`, `Connection.execute`,
 `Cursor.fetchone/fetchall/description`, `Error`, `sql.SQL/Identifier/Literal`), so queries.py reads
